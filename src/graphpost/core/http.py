@@ -1,0 +1,106 @@
+"""Plain-data requests and responses, and the operation protocol every Graph call follows.
+
+An *operation* is a generator: it yields `Request`s and is sent back the matching
+`Response`s; its return value is the typed result.  It does no I/O itself, so the
+sync and async clients are only loops that carry requests to the network and
+responses back (the way h11 separates protocol from sockets).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+from urllib.parse import quote, urlencode
+
+T = TypeVar("T")
+
+JSON = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One HTTP request to Graph.
+
+    `url` is relative to the Graph base URL (``/me/sendMail``) unless it starts with
+    ``https://`` (next links, upload URLs).  `authenticated` is False for URLs that
+    must never carry the bearer token (pre-authenticated upload and download URLs).
+    `idempotent` tells the retry policy whether sending it twice is harmless.
+    """
+
+    method: str
+    url: str
+    params: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    json: Any = None
+    content: bytes | None = None
+    authenticated: bool = True
+    idempotent: bool | None = None
+
+    @property
+    def is_idempotent(self) -> bool:
+        if self.idempotent is not None:
+            return self.idempotent
+        return self.method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
+
+    def body_bytes(self) -> bytes | None:
+        """The body as it goes on the wire (JSON encoded compactly)."""
+        if self.json is not None:
+            return json.dumps(self.json, separators=(",", ":")).encode()
+        return self.content
+
+
+@dataclass(frozen=True)
+class Response:
+    """One HTTP response, with header names lower-cased."""
+
+    status: int
+    headers: Mapping[str, str]
+    content: bytes = b""
+
+    def header(self, name: str, default: str | None = None) -> str | None:
+        return self.headers.get(name.lower(), default)
+
+    def json(self) -> Any:
+        return json.loads(self.content) if self.content else None
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+
+def lower_headers(pairs: Any) -> dict[str, str]:
+    """Header mapping with lower-case names, from any (name, value) iterable or mapping."""
+    items = pairs.items() if hasattr(pairs, "items") else pairs
+    return {str(k).lower(): str(v) for k, v in items}
+
+
+Operation = Generator[Request, Response, T]
+"""A Graph call: yields requests, receives responses, returns a `T`."""
+
+
+def run_operation(operation: Operation[T], send: Any) -> T:
+    """Drive `operation` with a synchronous `send(Request) -> Response`."""
+    try:
+        request = next(operation)
+        while True:
+            request = operation.send(send(request))
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+
+
+def path_segment(value: str) -> str:
+    """Quote one URL path segment (a user id, a UPN, a file name)."""
+    return quote(value, safe="@")
+
+
+def drive_path(path: str) -> str:
+    """Quote a OneDrive path (``folder/name.txt``) for ``root:/{path}:`` addressing."""
+    return "/".join(quote(part, safe="") for part in path.strip("/").split("/") if part)
+
+
+def with_query(url: str, params: Mapping[str, str]) -> str:
+    if not params:
+        return url
+    return url + ("&" if "?" in url else "?") + urlencode(params, safe="$,'() ")

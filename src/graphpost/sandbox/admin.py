@@ -1,0 +1,32 @@
+"""The sandbox's control plane for tests (`/_sandbox/...`), guarded by the admin key."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Blueprint, Response, abort, jsonify, request
+
+from graphpost.sandbox.context import sandbox
+
+blueprint = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
+
+
+@blueprint.before_request
+def _require_admin_key() -> None:
+    given = request.headers.get("X-Sandbox-Key", "")
+    if not hmac.compare_digest(given.encode(), sandbox().admin_key.encode()):
+        abort(401)
+
+
+@blueprint.post("/clock")
+def advance_clock() -> Response:
+    """Move the sandbox's clock forward, so codes and tokens expire without waiting."""
+    body = request.get_json(silent=True) or {}
+    seconds = body.get("advance_seconds")
+    if not isinstance(seconds, int | float) or seconds < 0:
+        return Response(
+            '{"error": "advance_seconds must be a number >= 0"}', 400, mimetype="application/json"
+        )
+    sb = sandbox()
+    sb.advance_clock(float(seconds))
+    return jsonify({"offset_seconds": sb.clock.offset, "now": sb.clock.iso()})

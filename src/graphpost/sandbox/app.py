@@ -1,0 +1,43 @@
+"""The sandbox's WSGI application: Entra ID, Graph, sharing-link pages, portal and control plane."""
+
+from __future__ import annotations
+
+from flask import Flask, Response, render_template
+
+from graphpost.sandbox.context import Sandbox, sandbox
+
+
+def create_app(sb: Sandbox) -> Flask:
+    from graphpost.sandbox import admin, graph
+    from graphpost.sandbox.graph.drive import viewer
+    from graphpost.sandbox.identity import endpoints as identity
+
+    app = Flask(__name__)
+    app.extensions["graphpost_sandbox"] = sb
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # Entra's documents keep their order
+    app.register_blueprint(identity.blueprint)
+    app.register_blueprint(graph.blueprint)
+    app.register_blueprint(viewer.blueprint)
+    app.register_blueprint(admin.blueprint)
+
+    @app.get("/")
+    def overview() -> Response:
+        current = sandbox()
+        users = current.directory.users()
+        counts = {
+            row["user_id"]: row["n"]
+            for row in current.store.query(
+                "SELECT user_id, COUNT(*) AS n FROM messages GROUP BY user_id"
+            )
+        }
+        return Response(
+            render_template(
+                "portal/index.html",
+                sb=current,
+                users=users,
+                counts=counts,
+                apps=current.directory.apps(),
+            )
+        )
+
+    return app

@@ -1,0 +1,1 @@
+"""Graph's OneDrive area: items, uploads, sharing links, and the web pages links open."""

@@ -1,0 +1,164 @@
+"""HTTP surface of Graph's mail area: sendMail, folders' messages, messages, attachments."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from flask import Response, request
+
+from graphpost.sandbox.context import Sandbox
+from graphpost.sandbox.directory import User
+from graphpost.sandbox.graph.auth import Principal, is_self, require, resolve_owner
+from graphpost.sandbox.graph.mail import state
+from graphpost.sandbox.graph.router import OWNER, route
+from graphpost.sandbox.graph.wire import (
+    GraphError,
+    as_bool,
+    ci_get,
+    empty_response,
+    json_response,
+    odata_context,
+    request_json,
+)
+
+READ = {"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
+READ_APP = {"Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"}
+READ_CONTENT = {"Mail.Read", "Mail.ReadWrite"}
+
+
+def _mailbox(
+    sb: Sandbox, principal: Principal, owner: str, delegated: set[str], application: set[str]
+) -> User:
+    user = resolve_owner(sb, principal, owner, "outlook")
+    # delegated access to someone else's mailbox needs shared-mailbox rights the sandbox never grants
+    require(
+        principal,
+        "outlook",
+        delegated=delegated if is_self(principal, user) else set(),
+        application=application,
+    )
+    return user
+
+
+@route("POST", OWNER + r"/(?:microsoft\.graph\.)?sendMail")
+def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
+    sender = _mailbox(sb, principal, owner, {"Mail.Send"}, {"Mail.Send"})
+    if request.content_length and request.content_length > state.REQUEST_LIMIT:
+        raise GraphError(
+            413, "RequestEntityTooLarge", "The maximum request length supported is 4MB."
+        )
+    body = request_json()
+    message = state.parse_message(ci_get(body, "message"))
+    save = as_bool(ci_get(body, "saveToSentItems"), True)
+    state.send(sb, sender, message, save)
+    return empty_response(202)
+
+
+def _page(sb: Sandbox, user: User, folder_id: str | None, context: str) -> Response:
+    top = state.page_size(request.args.get("$top"))
+    skip_raw = request.args.get("$skip", "0")
+    if not skip_raw.isdigit():
+        raise GraphError(
+            400,
+            "ErrorInvalidParameter",
+            f"The value '{skip_raw}' of parameter '$skip' is not valid.",
+        )
+    skip = int(skip_raw)
+    messages, more = state.list_messages(sb, user, folder_id, top, skip)
+    select = request.args.get("$select")
+    body: dict[str, object] = {"@odata.context": odata_context(context)}
+    body["value"] = [state.select_properties(m, select) for m in messages]
+    if more:
+        params = {k: v for k, v in request.args.items() if k not in ("$skip", "$top")}
+        params["$top"] = str(top)
+        params["$skip"] = str(skip + top)
+        body["@odata.nextLink"] = (
+            f"{sb.graph_url}/{request.path.split('/v1.0/', 1)[1]}?{urlencode(params, safe='$,')}"
+        )
+    return json_response(body)
+
+
+@route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)/messages")
+def folder_messages(sb: Sandbox, principal: Principal, owner: str, folder: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ, READ_APP)
+    found = state.folder(sb, user, folder)
+    return _page(sb, user, found["id"], f"users('{user.id}')/mailFolders('{folder}')/messages")
+
+
+@route("GET", OWNER + r"/messages")
+def all_messages(sb: Sandbox, principal: Principal, owner: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ, READ_APP)
+    return _page(sb, user, None, f"users('{user.id}')/messages")
+
+
+@route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
+def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ, READ_APP)
+    resource = state.get_message(sb, user, message_id)
+    body = {
+        "@odata.context": odata_context(f"users('{user.id}')/messages/$entity"),
+        **state.select_properties(resource, request.args.get("$select")),
+    }
+    return json_response(body)
+
+
+@route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments")
+def list_attachments(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
+    state.get_message(sb, user, message_id)
+    return json_response(
+        {
+            "@odata.context": odata_context(
+                f"users('{user.id}')/messages('{message_id}')/attachments"
+            ),
+            "value": [
+                state.attachment_resource(sb, row) for row in state.attachments(sb, message_id)
+            ],
+        }
+    )
+
+
+def _attachment(sb: Sandbox, user: User, message_id: str, attachment_id: str) -> dict[str, object]:
+    state.get_message(sb, user, message_id)
+    for row in state.attachments(sb, message_id):
+        if row["id"] == attachment_id:
+            return row
+    raise GraphError(
+        404,
+        "ErrorItemNotFound",
+        "The specified object was not found in the store., Item not found.",
+    )
+
+
+@route(
+    "GET",
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?P<attachment_id>[^/]+)",
+)
+def get_attachment(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
+) -> Response:
+    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
+    row = _attachment(sb, user, message_id, attachment_id)
+    body = {
+        "@odata.context": odata_context(
+            f"users('{user.id}')/messages('{message_id}')/attachments/$entity"
+        ),
+        **state.attachment_resource(sb, row),
+    }
+    return json_response(body)
+
+
+@route(
+    "GET",
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?P<attachment_id>[^/]+)/\$value",
+)
+def attachment_value(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
+) -> Response:
+    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
+    row = _attachment(sb, user, message_id, attachment_id)
+    response = Response(sb.store.read_blob(str(row["blob"])), status=200)
+    response.headers["Content-Type"] = str(row["content_type"])
+    return response

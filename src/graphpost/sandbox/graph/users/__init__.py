@@ -1,0 +1,1 @@
+"""Graph's users area: profiles and profile photos."""

@@ -1,0 +1,152 @@
+"""Graph's wire conventions: error bodies, request ids, OData headers and JSON responses."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+from flask import Response, g, request
+
+from graphpost.sandbox.context import sandbox
+
+JSON_TYPE = "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8"
+DIAGNOSTIC = json.dumps(
+    {
+        "ServerInfo": {
+            "DataCenter": "Loopback",
+            "Slice": "E",
+            "Ring": "5",
+            "ScaleUnit": "000",
+            "RoleInstance": "GRAPHPOST-SANDBOX",
+        }
+    },
+    separators=(",", ":"),
+)
+
+
+class GraphError(Exception):
+    """A Graph error answer; `code` is spelled as the workload behind the URL spells it."""
+
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(f"{status} {code}: {message}")
+        self.status, self.code, self.message = status, code, message
+        self.headers = headers or {}
+
+    def response(self) -> Response:
+        response = error_response(self.status, self.code, self.message)
+        response.headers.update(self.headers)
+        return response
+
+
+def request_id() -> str:
+    """This request's id, made on first use; echoed as client-request-id when the client sent none."""
+    if "graph_request_id" not in g:
+        g.graph_request_id = str(uuid.uuid4())
+    value: str = g.graph_request_id
+    return value
+
+
+def client_request_id() -> str:
+    return request.headers.get("client-request-id") or request_id()
+
+
+def error_body(code: str, message: str) -> dict[str, Any]:
+    # Graph's innerError date has no fraction and no Z
+    date = sandbox().clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S")
+    return {
+        "error": {
+            "code": code,
+            "message": message,
+            "innerError": {
+                "date": date,
+                "request-id": request_id(),
+                "client-request-id": client_request_id(),
+            },
+        }
+    }
+
+
+def error_response(status: int, code: str, message: str) -> Response:
+    response = Response(json.dumps(error_body(code, message)), status=status)
+    response.headers["Content-Type"] = "application/json"
+    return response
+
+
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    response = Response(json.dumps(body, separators=(",", ":")), status=status)
+    response.headers["Content-Type"] = JSON_TYPE
+    response.headers["OData-Version"] = "4.0"
+    response.headers["Cache-Control"] = "no-cache"
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    response = Response(b"", status=status)
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def add_graph_headers(response: Response) -> Response:
+    response.headers["request-id"] = request_id()
+    response.headers["client-request-id"] = client_request_id()
+    response.headers["x-ms-ags-diagnostic"] = DIAGNOSTIC
+    response.headers["Strict-Transport-Security"] = "max-age=31536000"
+    return response
+
+
+def request_json() -> dict[str, Any]:
+    """The JSON object in the body, or Graph's 400 when there is none."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        raise GraphError(400, "BadRequest", "Empty Payload. JSON content expected.")
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise GraphError(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        ) from None
+    if not isinstance(body, dict):
+        raise GraphError(
+            400,
+            "BadRequest",
+            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
+        )
+    return body
+
+
+def ci_get(mapping: dict[str, Any], name: str, default: Any = None) -> Any:
+    """A property by name, ignoring case, as Graph reads request bodies."""
+    if name in mapping:
+        return mapping[name]
+    lowered = name.lower()
+    for key, value in mapping.items():
+        if key.lower() == lowered:
+            return value
+    return default
+
+
+def as_bool(value: Any, default: bool) -> bool:
+    """Graph accepts JSON booleans and their string spellings ("true", "False")."""
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise GraphError(
+        400,
+        "BadRequest",
+        f"Cannot convert the literal '{value}' to the expected type 'Edm.Boolean'.",
+    )
+
+
+def odata_context(path: str) -> str:
+    return f"{sandbox().graph_url}/$metadata#{path}"

@@ -1,0 +1,266 @@
+"""The sandbox's durable state: one SQLite database in WAL mode plus a folder of blobs.
+
+A 2xx from the sandbox means the data is on disk: blobs are written to a temporary
+file, fsynced and renamed before the row that names them is committed, and SQLite
+runs with ``synchronous=FULL``.  Each thread has its own connection.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import sqlite3
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    upn TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    mail TEXT COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    given_name TEXT,
+    surname TEXT,
+    job_title TEXT,
+    office_location TEXT,
+    mobile_phone TEXT,
+    business_phones TEXT NOT NULL DEFAULT '[]',
+    preferred_language TEXT,
+    password_hash TEXT NOT NULL,
+    photo_blob TEXT,
+    photo_type TEXT,
+    photo_size INTEGER,
+    photo_etag TEXT
+);
+
+CREATE TABLE IF NOT EXISTS apps (
+    client_id TEXT PRIMARY KEY,
+    display_name TEXT NOT NULL,
+    service_principal_id TEXT NOT NULL,
+    is_public INTEGER NOT NULL,
+    secret_hash TEXT,
+    redirect_uris TEXT NOT NULL DEFAULT '[]',
+    delegated_permissions TEXT NOT NULL DEFAULT '[]',
+    app_roles TEXT NOT NULL DEFAULT '[]'
+);
+
+-- user_id '' is a tenant-wide (admin) consent
+CREATE TABLE IF NOT EXISTS consents (
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    PRIMARY KEY (client_id, user_id)
+);
+
+CREATE TABLE IF NOT EXISTS auth_codes (
+    code_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    code_challenge TEXT,
+    code_challenge_method TEXT,
+    nonce TEXT,
+    auth_time INTEGER NOT NULL,
+    created REAL NOT NULL,
+    redeemed REAL
+);
+
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    token_hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    created REAL NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS device_codes (
+    device_code_hash TEXT PRIMARY KEY,
+    user_code TEXT NOT NULL UNIQUE,
+    client_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    created REAL NOT NULL,
+    expires REAL NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending',
+    user_id TEXT,
+    auth_time INTEGER,
+    redeemed REAL
+);
+
+CREATE TABLE IF NOT EXISTS mail_folders (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    well_known_name TEXT,
+    display_name TEXT NOT NULL,
+    UNIQUE (user_id, well_known_name)
+);
+
+CREATE TABLE IF NOT EXISTS messages (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    folder_id TEXT NOT NULL,
+    received TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    resource TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS messages_by_folder ON messages (folder_id, received DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS messages_by_user ON messages (user_id, received DESC, seq DESC);
+
+CREATE TABLE IF NOT EXISTS attachments (
+    id TEXT PRIMARY KEY,
+    message_id TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    is_inline INTEGER NOT NULL,
+    content_id TEXT,
+    last_modified TEXT NOT NULL,
+    blob TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id, position);
+
+-- mail for addresses outside the tenant: kept, never delivered anywhere
+CREATE TABLE IF NOT EXISTS outbound_mail (
+    id TEXT PRIMARY KEY,
+    sender_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    recipients TEXT NOT NULL,
+    created TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS drive_items (
+    id TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    parent_id TEXT,
+    name TEXT NOT NULL COLLATE NOCASE,
+    is_folder INTEGER NOT NULL,
+    size INTEGER NOT NULL DEFAULT 0,
+    mime_type TEXT,
+    blob TEXT,
+    sha256 TEXT,
+    created TEXT NOT NULL,
+    modified TEXT NOT NULL,
+    version INTEGER NOT NULL DEFAULT 1,
+    created_by_app TEXT,
+    UNIQUE (parent_id, name)
+);
+
+CREATE TABLE IF NOT EXISTS sharing_links (
+    id TEXT PRIMARY KEY,
+    item_id TEXT NOT NULL,
+    link_type TEXT NOT NULL,
+    scope TEXT NOT NULL,
+    token TEXT NOT NULL UNIQUE,
+    application_id TEXT,
+    created TEXT NOT NULL,
+    UNIQUE (item_id, link_type, scope)
+);
+"""
+
+
+class Store:
+    """SQLite (WAL) plus content-addressed-by-random-name blob files under `root`."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.blob_dir = root / "blobs"
+        self.blob_dir.mkdir(parents=True, exist_ok=True)
+        self.db_path = root / "sandbox.db"
+        self._local = threading.local()
+        self._connection().executescript(SCHEMA)  # runs in its own transaction
+
+    def _connection(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
+            connection.row_factory = sqlite3.Row
+            connection.execute("PRAGMA journal_mode=WAL")
+            # FULL: an acknowledged write survives a crash of the machine, not only of the process
+            connection.execute("PRAGMA synchronous=FULL")
+            connection.execute("PRAGMA foreign_keys=ON")
+            self._local.connection = connection
+        return connection
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction, taken at once (BEGIN IMMEDIATE) so writers queue rather than fail."""
+        db = self._connection()
+        if db.in_transaction:  # nested use joins the outer transaction
+            yield db
+            return
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        db.execute("COMMIT")
+
+    def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
+        return self._connection().execute(sql, args).fetchall()
+
+    def query_one(self, sql: str, *args: Any) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = self._connection().execute(sql, args).fetchone()
+        return row
+
+    def meta(self, key: str) -> str | None:
+        row = self.query_one("SELECT value FROM meta WHERE key = ?", key)
+        return None if row is None else str(row["value"])
+
+    def set_meta(self, key: str, value: str) -> None:
+        with self.transaction() as db:
+            db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    # blobs
+
+    def blob_path(self, name: str) -> Path:
+        return self.blob_dir / name[:2] / name
+
+    def write_blob(self, chunks: Any) -> tuple[str, int]:
+        """Stream `chunks` (an iterable of bytes) into a new durable blob; returns (name, size)."""
+        name = secrets.token_hex(16)
+        with self.blob_writer(name) as out:
+            for chunk in chunks:
+                out.write(chunk)
+        return name, self.blob_path(name).stat().st_size
+
+    def write_blob_bytes(self, data: bytes) -> str:
+        return self.write_blob([data])[0]
+
+    @contextlib.contextmanager
+    def blob_writer(self, name: str) -> Iterator[IO[bytes]]:
+        """Write a blob under `name`: visible only once complete and fsynced."""
+        final = self.blob_path(name)
+        final.parent.mkdir(exist_ok=True)
+        temporary = final.with_suffix(".part")
+        with open(temporary, "wb") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, final)
+        _fsync_dir(final.parent)
+
+    def read_blob(self, name: str) -> bytes:
+        return self.blob_path(name).read_bytes()
+
+    def delete_blob(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.blob_path(name).unlink()
+
+
+def _fsync_dir(path: Path) -> None:
+    if os.name != "posix":
+        return
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
