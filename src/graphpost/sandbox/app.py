@@ -10,12 +10,12 @@ from graphpost.sandbox.context import Sandbox, sandbox
 def create_app(sb: Sandbox) -> Flask:
     from graphpost.sandbox import admin, graph
     from graphpost.sandbox.graph.drive import viewer
-    from graphpost.sandbox.identity import endpoints as identity
+    from graphpost.sandbox.identity.endpoints import identity_blueprint
 
     app = Flask(__name__)
     app.extensions["graphpost_sandbox"] = sb
     app.json.sort_keys = False  # type: ignore[attr-defined]  # Entra's documents keep their order
-    app.register_blueprint(identity.blueprint)
+    app.register_blueprint(identity_blueprint())
     app.register_blueprint(graph.blueprint)
     app.register_blueprint(viewer.blueprint)
     app.register_blueprint(admin.blueprint)

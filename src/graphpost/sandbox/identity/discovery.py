@@ -7,7 +7,7 @@ from typing import Any
 from flask import Response, jsonify, request
 
 from graphpost.sandbox.context import Sandbox, sandbox
-from graphpost.sandbox.identity.endpoints import blueprint
+from graphpost.sandbox.identity.blueprint import blueprint
 from graphpost.sandbox.identity.errors import EntraError
 
 MULTI_TENANT = ("common", "organizations")

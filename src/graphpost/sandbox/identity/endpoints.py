@@ -1,15 +1,13 @@
-"""The Entra ID blueprint: every endpoint module of this package registers its routes on it."""
+"""All of Entra ID's endpoints, registered on one blueprint."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
-
-blueprint = Blueprint("identity", __name__)
-
-from graphpost.sandbox.identity import authorize, devicecode, discovery, token  # noqa: E402,F401
-from graphpost.sandbox.identity.errors import EntraError  # noqa: E402
+from flask import Blueprint
 
 
-@blueprint.errorhandler(EntraError)
-def _entra_error(failure: EntraError) -> Response:
-    return failure.response()
+def identity_blueprint() -> Blueprint:
+    # importing the endpoint modules registers their routes
+    from graphpost.sandbox.identity import authorize, devicecode, discovery, token  # noqa: F401
+    from graphpost.sandbox.identity.blueprint import blueprint
+
+    return blueprint

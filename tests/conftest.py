@@ -1,0 +1,16 @@
+"""Shared test set-up: the `graph_sandbox` fixture comes from graphpost's own pytest plugin."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _requests_honours_verify() -> None:
+    """requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE override a session's `verify=`, so MSAL
+    (which uses requests) would ignore the sandbox CA we hand it; tests run as a user who has
+    not set them."""
+    for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        os.environ.pop(name, None)
