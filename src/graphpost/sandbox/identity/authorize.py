@@ -15,8 +15,8 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.directory import App, User
 from graphpost.sandbox.identity import grants, tokens
-from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.blueprint import blueprint
+from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.errors import EntraError, error_page
 
 SSO_COOKIE = "graphpost_sandbox_sso"

@@ -9,8 +9,8 @@ from flask import Response, jsonify, request
 from graphpost.sandbox.context import sandbox
 from graphpost.sandbox.identity import grants
 from graphpost.sandbox.identity.authorize import _page, begin_sign_in
-from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.blueprint import blueprint
+from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.errors import EntraError
 from graphpost.sandbox.identity.token import authenticate_client
 

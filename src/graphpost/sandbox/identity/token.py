@@ -9,8 +9,8 @@ from flask import Response, jsonify, request
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.directory import App
 from graphpost.sandbox.identity import grants
-from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.blueprint import blueprint
+from graphpost.sandbox.identity.discovery import resolve_tenant
 from graphpost.sandbox.identity.errors import EntraError
 
 DEVICE_CODE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
