@@ -176,6 +176,9 @@ def seed_tenant(store: Store) -> SeedSecrets:
                 [
                     "http://127.0.0.1:5000/login/authorized",
                     "http://localhost:5000/login/authorized",
+                    # where the web app asks Entra to return after sign-out
+                    "http://127.0.0.1:5000/",
+                    "http://localhost:5000/",
                 ],
                 WEB_APP_PERMISSIONS,
                 [],
