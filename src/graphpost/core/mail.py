@@ -1,0 +1,305 @@
+"""Mail: recipients from what people type, the sendMail JSON, sending, and reading messages."""
+
+from __future__ import annotations
+
+import base64
+import mimetypes
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from graphpost.core.common import (
+    get_page,
+    graph_request,
+    next_page_request,
+    odata_params,
+    owner_path,
+    read_page,
+)
+from graphpost.core.errors import expect_ok
+from graphpost.core.http import JSON, Operation, path_segment
+from graphpost.errors import InvalidRecipients, SizeLimitExceeded
+from graphpost.models import Attachment, Message, Page, Recipient, SendReceipt
+
+__all__ = [
+    "MAX_ATTACHMENT_BYTES",
+    "MAX_REQUEST_BYTES",
+    "FileAttachment",
+    "InvalidRecipients",
+    "build_message",
+    "check_send_size",
+    "get_message",
+    "is_email_address",
+    "list_attachments",
+    "list_messages",
+    "next_page",
+    "parse_recipients",
+    "send_mail",
+]
+
+# Graph takes attachments in the sendMail JSON only under 3 MB each, and the whole
+# request under 4 MB; beyond that it needs an upload session (a later feature).
+MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
+MAX_REQUEST_BYTES = 4 * 1024 * 1024
+
+# RFC 5322 addr-spec, the practical part: dot-atom or quoted local part, dot-atom domain
+# of at least two labels (or an IPv4 literal); non-ASCII allowed (RFC 6531).
+_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+_LOCAL = rf'(?:{_ATEXT}+(?:\.{_ATEXT}+)*|"(?:[^"\\\r\n]|\\.)+")'
+_LABEL = r"(?:[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]{0,61}[A-Za-z0-9\u0080-\U0010ffff])?)"
+_DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})+|\[\d{{1,3}}(?:\.\d{{1,3}}){{3}}\])"
+_ADDRESS = re.compile(rf"{_LOCAL}@{_DOMAIN}")
+_NAME_AND_ADDRESS = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>$", re.DOTALL)
+
+
+def is_email_address(text: str) -> bool:
+    """True for an addr-spec such as ``ada@example.com`` (no display name, no spaces)."""
+    if len(text) > 254 or not _ADDRESS.fullmatch(text):
+        return False
+    local, _, domain = text.rpartition("@")
+    if len(local) > 64:
+        return False
+    labels = domain.split(".")
+    return domain.startswith("[") or not labels[-1].isdigit()
+
+
+def _split(text: str) -> Iterator[str]:
+    """Split on ``;`` and ``,`` except inside quotes or angle brackets (``"Doe, Jo" <jo@x.com>``)."""
+    start, quoted, angled = 0, False, False
+    for index, char in enumerate(text):
+        if char == '"' and not angled:
+            quoted = not quoted
+        elif char == "<" and not quoted:
+            angled = True
+        elif char == ">" and not quoted:
+            angled = False
+        elif char in ";," and not quoted and not angled:
+            yield text[start:index]
+            start = index + 1
+    yield text[start:]
+
+
+def parse_recipients(text: str | Iterable[str]) -> list[str]:
+    """Addresses from text such as ``"a@x.com; b@y.com, Bo <c@z.com>"``: trimmed, validated, de-duplicated.
+
+    Raises `InvalidRecipients` naming every entry that is not an email address.  An
+    empty text gives an empty list (the caller decides whether that is allowed).
+    """
+    pieces = _split(text) if isinstance(text, str) else (p for t in text for p in _split(t))
+    found: list[str] = []
+    seen: set[str] = set()
+    invalid: list[str] = []
+    for piece in pieces:
+        entry = piece.strip()
+        if not entry:
+            continue
+        named = _NAME_AND_ADDRESS.match(entry)
+        address = named.group("address").strip() if named else entry
+        if address.lower().startswith("mailto:"):
+            address = address[len("mailto:") :]
+        if not is_email_address(address):
+            invalid.append(entry)
+        elif address.lower() not in seen:
+            seen.add(address.lower())
+            found.append(address)
+    if invalid:
+        listed = ", ".join(repr(entry) for entry in invalid)
+        noun = "is not an email address" if len(invalid) == 1 else "are not email addresses"
+        raise InvalidRecipients(f"{listed} {noun}", invalid)
+    return found
+
+
+Recipients = str | Iterable[str | Recipient]
+
+
+def _recipient_json(recipients: Recipients) -> list[dict[str, Any]]:
+    if isinstance(recipients, str):
+        return [Recipient(a).to_json() for a in parse_recipients(recipients)]
+    result: list[dict[str, Any]] = []
+    for item in recipients:
+        if isinstance(item, Recipient):
+            if not is_email_address(item.address):
+                raise InvalidRecipients(f"{item.address!r} is not an email address", [item.address])
+            result.append(item.to_json())
+        else:
+            result.extend(Recipient(a).to_json() for a in parse_recipients(item))
+    return result
+
+
+@dataclass(frozen=True)
+class FileAttachment:
+    """A file to send with a mail.  Only the base name of `name` is sent, never a folder path."""
+
+    name: str
+    content: bytes = field(repr=False)
+    content_type: str | None = None
+    is_inline: bool = False
+    content_id: str | None = None  # for <img src="cid:..."> in an HTML body
+
+    @classmethod
+    def from_path(cls, path: str | Path, content_type: str | None = None) -> FileAttachment:
+        path = Path(path)
+        return cls(path.name, path.read_bytes(), content_type)
+
+    @property
+    def filename(self) -> str:
+        base = re.split(r"[\\/]", self.name)[-1]
+        base = "".join(c for c in base if c.isprintable()).strip()
+        if base in ("", ".", ".."):
+            raise ValueError(f"attachment name {self.name!r} has no file name")
+        return base
+
+    @property
+    def media_type(self) -> str:
+        if self.content_type:
+            return self.content_type
+        guessed, _ = mimetypes.guess_type(self.filename, strict=False)
+        return guessed or "application/octet-stream"
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": self.filename,
+            "contentType": self.media_type,
+            "contentBytes": base64.b64encode(self.content).decode("ascii"),
+        }
+        if self.is_inline:
+            data["isInline"] = True
+        if self.content_id:
+            data["contentId"] = self.content_id
+        return data
+
+
+_IMPORTANCE = {"low": "Low", "normal": "Normal", "high": "High"}
+
+
+def build_message(
+    subject: str,
+    body: str,
+    to: Recipients,
+    cc: Recipients = (),
+    bcc: Recipients = (),
+    reply_to: Recipients = (),
+    *,
+    html: bool = True,
+    importance: str | None = None,
+    attachments: Sequence[FileAttachment] = (),
+) -> JSON:
+    """The ``message`` object of sendMail, with Graph's camelCase names.
+
+    Recipients may be a text to parse (``"a@x.com; b@y.com"``) or a list of addresses or
+    `Recipient`s; all are validated.  Raises `InvalidRecipients` when there are none.
+    """
+    to_json, cc_json, bcc_json = _recipient_json(to), _recipient_json(cc), _recipient_json(bcc)
+    if not (to_json or cc_json or bcc_json):
+        raise InvalidRecipients("a mail needs at least one recipient")
+    message: dict[str, Any] = {
+        # a subject is one line; Exchange would refuse or mangle line breaks
+        "subject": " ".join(subject.splitlines()),
+        "body": {"contentType": "HTML" if html else "Text", "content": body},
+        "toRecipients": to_json,
+    }
+    if cc_json:
+        message["ccRecipients"] = cc_json
+    if bcc_json:
+        message["bccRecipients"] = bcc_json
+    reply_json = _recipient_json(reply_to)
+    if reply_json:
+        message["replyTo"] = reply_json
+    if importance is not None:
+        if importance.lower() not in _IMPORTANCE:
+            raise ValueError("importance must be 'low', 'normal' or 'high'")
+        message["importance"] = _IMPORTANCE[importance.lower()]
+    if attachments:
+        message["attachments"] = [attachment.to_json() for attachment in attachments]
+    return message
+
+
+def _decoded_size(encoded: str) -> int:
+    return len(encoded) * 3 // 4 - encoded[-2:].count("=")
+
+
+def check_send_size(message: JSON, request_bytes: int) -> None:
+    """Raise `SizeLimitExceeded` for what Graph would refuse: an attachment of 3 MB or more, a request over 4 MB."""
+    for attachment in message.get("attachments") or ():
+        encoded = attachment.get("contentBytes")
+        if isinstance(encoded, str) and _decoded_size(encoded) >= MAX_ATTACHMENT_BYTES:
+            raise SizeLimitExceeded(
+                f"attachment {attachment.get('name')!r}",
+                _decoded_size(encoded),
+                MAX_ATTACHMENT_BYTES,
+                "attachments of 3 MB or more need an upload session",
+            )
+    if request_bytes > MAX_REQUEST_BYTES:
+        raise SizeLimitExceeded(
+            "the mail (as JSON, attachments base64-encoded)",
+            request_bytes,
+            MAX_REQUEST_BYTES,
+            "Graph takes at most 4 MB in one sendMail request",
+        )
+
+
+def send_mail(
+    message: JSON, save_to_sent_items: bool = True, user: str = "me"
+) -> Operation[SendReceipt]:
+    """Send `message` (see `build_message`); Graph answers 202 Accepted, with no body.
+
+    The size is checked before anything is sent.  The request is marked non-idempotent:
+    after a 503 or a lost connection it is not sent again, since the mail may have gone.
+    """
+    payload: dict[str, Any] = {"message": message}
+    if not save_to_sent_items:  # Graph's default is true: send it only when false
+        payload["saveToSentItems"] = False
+    request = graph_request("POST", f"{owner_path(user)}/sendMail", json=payload, idempotent=False)
+    body = request.body_bytes() or b""
+    check_send_size(message, len(body))
+    response = expect_ok((yield request))
+    return SendReceipt(
+        request_id=response.header("request-id"),
+        client_request_id=response.header("client-request-id")
+        or request.headers.get("client-request-id"),
+    )
+
+
+def _messages_path(user: str, folder: str | None) -> str:
+    base = owner_path(user)
+    return f"{base}/mailFolders/{path_segment(folder)}/messages" if folder else f"{base}/messages"
+
+
+def list_messages(
+    folder: str | None = "inbox",
+    top: int | None = None,
+    user: str = "me",
+    select: Sequence[str] | None = None,
+) -> Operation[Page[Message]]:
+    """The first page of a folder's messages, newest first (``folder=None``: every folder)."""
+    request = graph_request("GET", _messages_path(user, folder), params=odata_params(select, top))
+    return (yield from get_page(request, Message.from_json))
+
+
+def next_page(next_link: str) -> Operation[Page[Message]]:
+    """The page of messages at ``@odata.nextLink`` (it already carries $top, $select, $skip)."""
+    return (yield from get_page(next_page_request(next_link), Message.from_json))
+
+
+def get_message(
+    message_id: str, user: str = "me", select: Sequence[str] | None = None
+) -> Operation[Message]:
+    path = f"{owner_path(user)}/messages/{path_segment(message_id)}"
+    response = expect_ok((yield graph_request("GET", path, params=odata_params(select))))
+    return Message.from_json(response.json() or {})
+
+
+def list_attachments(message_id: str, user: str = "me") -> Operation[list[Attachment]]:
+    """Every attachment of a message, with file contents decoded, following next links."""
+    path = f"{owner_path(user)}/messages/{path_segment(message_id)}/attachments"
+    response = expect_ok((yield graph_request("GET", path)))
+    page = read_page(response.json() or {}, Attachment.from_json)
+    found = list(page.items)
+    while page.next_link:
+        response = expect_ok((yield next_page_request(page.next_link)))
+        page = read_page(response.json() or {}, Attachment.from_json)
+        found.extend(page.items)
+    return found
