@@ -1,0 +1,240 @@
+"""Sign-in with MSAL: the apps built from `Settings`, app-only tokens, and the web app's auth code flow.
+
+MSAL is imported inside the functions, so that ``import graphpost`` stays fast.  No
+function here logs or raises anything that contains a token, secret or code.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, MutableMapping, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
+
+from graphpost.config import ConfigError, Settings
+from graphpost.errors import AuthError, AuthFailure
+
+if TYPE_CHECKING:
+    import msal
+
+__all__ = [
+    "SAMPLE_SCOPES",
+    "AppTokenProvider",
+    "AuthCodeFlow",
+    "app_token",
+    "build_confidential_app",
+    "build_public_app",
+    "graph_scope",
+]
+
+# The sample's delegated permissions: profile and photo, send mail, put files in OneDrive.
+# MSAL adds openid, profile and offline_access itself (and refuses them if passed).
+SAMPLE_SCOPES = ("User.Read", "Mail.Send", "Files.ReadWrite")
+
+# Graph's hosts in Microsoft's clouds; any other Graph URL (a sandbox) takes the public cloud's scope
+_GRAPH_HOSTS = frozenset(
+    {
+        "graph.microsoft.com",
+        "graph.microsoft.us",
+        "dod-graph.microsoft.us",
+        "microsoftgraph.chinacloudapi.cn",
+    }
+)
+
+
+def graph_scope(settings: Settings) -> str:
+    """The app-only scope for the configured Graph: ``https://graph.microsoft.com/.default``."""
+    host = (urlsplit(settings.graph_url).hostname or "").lower()
+    if host in _GRAPH_HOSTS:
+        return f"https://{host}/.default"
+    return "https://graph.microsoft.com/.default"
+
+
+def _common_options(settings: Settings, cache: Any, http_cache: Any) -> dict[str, Any]:
+    if not settings.client_id:
+        raise ConfigError(
+            "no app registration: set GRAPHPOST_CLIENT_ID (or GRAPHPOST_SANDBOX to a sandbox folder)"
+        )
+    from graphpost import __version__
+
+    options: dict[str, Any] = {
+        "authority": settings.authority,
+        "token_cache": cache,
+        # instance discovery asks login.microsoftonline.com about the host: wrong for a sandbox
+        "instance_discovery": settings.needs_instance_discovery,
+        "verify": settings.ca_file or True,  # used by MSAL's own session (no ca_file)
+        "app_name": "graphpost",
+        "app_version": __version__,
+    }
+    if http_cache is not None:
+        options["http_cache"] = http_cache
+    if settings.ca_file:
+        options["http_client"] = _session_trusting(settings.ca_file)
+    return options
+
+
+MSAL_TIMEOUT_SECONDS = 30
+
+
+def _session_trusting(ca_file: str) -> Any:
+    """A requests session for MSAL that really uses `ca_file`.
+
+    MSAL sets ``session.verify``, but requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
+    override a session's verify on every request, so with those set (as on many
+    machines) a sandbox's CA would be ignored and every sign-in would fail on TLS.
+    """
+    import requests
+
+    class TrustingSession(requests.Session):
+        def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
+            if kwargs.get("verify") is None:
+                kwargs["verify"] = self.verify
+            kwargs.setdefault("timeout", MSAL_TIMEOUT_SECONDS)
+            return super().request(method, url, *args, **kwargs)
+
+    session = TrustingSession()
+    session.verify = ca_file
+    # the same single retry on connection errors that MSAL gives its own session
+    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session
+
+
+def build_public_app(
+    settings: Settings,
+    cache: msal.TokenCache | None = None,
+    *,
+    http_cache: MutableMapping[Any, Any] | None = None,
+) -> msal.PublicClientApplication:
+    """A public client (CLI: browser with PKCE, device code)."""
+    import msal
+
+    return msal.PublicClientApplication(
+        settings.client_id, **_common_options(settings, cache, http_cache)
+    )
+
+
+def build_confidential_app(
+    settings: Settings,
+    cache: msal.TokenCache | None = None,
+    *,
+    http_cache: MutableMapping[Any, Any] | None = None,
+) -> msal.ConfidentialClientApplication:
+    """A confidential client with the client secret (web app, daemon)."""
+    import msal
+
+    options = _common_options(settings, cache, http_cache)
+    if not settings.client_secret:
+        raise ConfigError(
+            "this app signs in with a client secret: set GRAPHPOST_CLIENT_SECRET "
+            "(or GRAPHPOST_SANDBOX to a sandbox folder)"
+        )
+    return msal.ConfidentialClientApplication(
+        settings.client_id, client_credential=settings.client_secret, **options
+    )
+
+
+def _token_from(result: Mapping[str, Any] | None, settings: Settings) -> str:
+    if result and "access_token" in result:
+        return str(result["access_token"])
+    raise AuthError.from_result(
+        result or {"error": "no_token", "error_description": "MSAL returned no token"},
+        secrets=(settings.client_secret,),
+    )
+
+
+def app_token(settings: Settings, cache: msal.TokenCache | None = None) -> str:
+    """An app-only access token (client credentials) for Graph; raises `AuthError`.
+
+    With a `cache`, MSAL reuses a token until it is close to expiry.
+    """
+    app = build_confidential_app(settings, cache)
+    return _token_from(app.acquire_token_for_client(scopes=[graph_scope(settings)]), settings)
+
+
+class AppTokenProvider:
+    """A ``token`` callable for `Graph`: app-only tokens, reused by MSAL until near expiry."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._app: Any = None
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"AppTokenProvider(client_id={self._settings.client_id!r})"
+
+    def __call__(self) -> str:
+        with self._lock:
+            if self._app is None:
+                self._app = build_confidential_app(self._settings)
+            result = self._app.acquire_token_for_client(scopes=[graph_scope(self._settings)])
+        return _token_from(result, self._settings)
+
+
+class AuthCodeFlow:
+    """The web app's sign-in: auth code with PKCE, state and nonce (all kept by MSAL in the flow dict).
+
+    ``start`` gives the URL to send the browser to and the flow state to keep in the
+    server-side session; ``finish`` redeems the code from the redirect's query.
+    """
+
+    def __init__(self, app: Any, secrets: Sequence[str | None] = ()) -> None:
+        self.app = app
+        self._secrets = tuple(secrets)
+
+    @classmethod
+    def from_settings(
+        cls, settings: Settings, cache: msal.TokenCache | None = None
+    ) -> AuthCodeFlow:
+        return cls(build_confidential_app(settings, cache), secrets=(settings.client_secret,))
+
+    def start(
+        self,
+        scopes: Sequence[str],
+        redirect_uri: str,
+        login_hint: str | None = None,
+        response_mode: str | None = None,
+    ) -> tuple[str, dict[str, Any]]:
+        """`response_mode` None means ``query`` (the code comes back in a GET); ``form_post``
+        is safer against leaks in logs but needs a session cookie sent on a cross-site POST."""
+        options: dict[str, Any] = {"redirect_uri": redirect_uri, "login_hint": login_hint}
+        if response_mode is not None:
+            options["response_mode"] = response_mode
+        flow: dict[str, Any] = self.app.initiate_auth_code_flow(list(scopes), **options)
+        return str(flow["auth_uri"]), flow
+
+    def finish(
+        self, flow_state: Mapping[str, Any] | None, query_params: Mapping[str, str]
+    ) -> dict[str, Any]:
+        """The token result (``access_token``, ``id_token_claims``...) or `AuthError` with a `kind`:
+
+        ``ACCESS_DENIED`` (consent declined), ``STATE_MISMATCH`` (not the sign-in this
+        session started), ``CODE_EXPIRED`` (AADSTS70008, 70000 or 54005), and others.
+        """
+        query = dict(query_params)
+        if not flow_state:
+            raise AuthError(
+                "state_mismatch",
+                "this sign-in answer does not belong to a sign-in started in this session",
+                kind=AuthFailure.STATE_MISMATCH,
+            )
+        try:
+            result = self.app.acquire_token_by_auth_code_flow(dict(flow_state), query)
+        except ValueError:
+            # MSAL: the state is missing or not the one this flow sent (its text holds both states)
+            raise AuthError(
+                "state_mismatch",
+                "this sign-in answer does not belong to the sign-in this session started",
+                kind=AuthFailure.STATE_MISMATCH,
+            ) from None
+        except RuntimeError:
+            # MSAL: the ID token's nonce is not ours (a replayed answer)
+            raise AuthError(
+                "invalid_response",
+                "the ID token does not match this sign-in (nonce)",
+                kind=AuthFailure.INVALID_RESPONSE,
+            ) from None
+        if not result or "error" in result or "access_token" not in result:
+            raise AuthError.from_result(result or {"error": "no_token"}, secrets=self._secrets)
+        return dict(result)
