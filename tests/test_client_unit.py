@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import json
+import ssl
 import subprocess
 import sys
+import warnings
 from collections.abc import Callable
 from importlib.metadata import version
 from pathlib import Path
@@ -14,8 +16,8 @@ import httpx
 import pytest
 
 import graphpost
-from graphpost.client import USER_AGENT, Graph
-from graphpost.config import Settings
+from graphpost.client import USER_AGENT, Graph, _tls_verification
+from graphpost.config import ConfigError, Settings
 from graphpost.core.http import Request
 from graphpost.core.mail import FileAttachment
 from graphpost.core.retry import RetryPolicy
@@ -294,7 +296,9 @@ def test_user_not_found() -> None:
 
 
 def test_from_settings_and_repr(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
     ca = tmp_path / "ca.pem"
+    trustme.CA().cert_pem.write_to_path(str(ca))
     settings = Settings(graph_url="https://127.0.0.1:8443/v1.0", ca_file=str(ca))
     recorder = Recorder(ok(ME))
     graph = Graph.from_settings(
@@ -304,6 +308,25 @@ def test_from_settings_and_repr(tmp_path: Path) -> None:
     graph.me()
     assert str(recorder.requests[0].url) == "https://127.0.0.1:8443/v1.0/me"
     assert "secret-token-value" not in repr(graph)
+
+
+def test_a_ca_file_is_trusted_exactly_and_without_deprecation_warnings(tmp_path: Path) -> None:
+    trustme = pytest.importorskip("trustme")
+    ca = trustme.CA()
+    ca_file = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = _tls_verification(ca_file)
+    assert isinstance(context, ssl.SSLContext)
+    assert [c["subject"] for c in context.get_ca_certs()] == [
+        c["subject"] for c in ssl.create_default_context(cafile=str(ca_file)).get_ca_certs()
+    ]
+    assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
+    assert _tls_verification(True) is True and _tls_verification(False) is False
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        Graph("t", verify=str(ca_file)).close()
+    with pytest.raises(ConfigError, match=r"missing\.pem"):
+        Graph("t", verify=tmp_path / "missing.pem")
 
 
 def test_context_manager_closes_its_own_client_only() -> None:

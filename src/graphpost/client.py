@@ -7,6 +7,7 @@ responses back to the operation.
 
 from __future__ import annotations
 
+import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from graphpost import __version__
-from graphpost.config import DEFAULT_GRAPH_URL, Settings
+from graphpost.config import DEFAULT_GRAPH_URL, ConfigError, Settings
 from graphpost.core import drive, mail, users
 from graphpost.core.http import (
     Operation,
@@ -39,6 +40,16 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 
 # Failures before the request left: safe to send again whatever the method
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def _tls_verification(verify: bool | str | Path) -> bool | ssl.SSLContext:
+    """A CA file becomes an SSL context trusting exactly it (httpx deprecates verify=<path>)."""
+    if isinstance(verify, bool):
+        return verify
+    try:
+        return ssl.create_default_context(cafile=str(verify))
+    except (OSError, ssl.SSLError) as failure:
+        raise ConfigError(f"cannot use the CA file {verify}: {failure}") from None
 
 
 class Graph:
@@ -72,9 +83,7 @@ class Graph:
         self.user_agent = user_agent
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(
-            verify=str(verify) if isinstance(verify, Path) else verify,
-            timeout=timeout,
-            transport=transport,
+            verify=_tls_verification(verify), timeout=timeout, transport=transport
         )
 
     @classmethod
