@@ -231,7 +231,7 @@ def test_upload_with_conflict_behavior_in_the_query() -> None:
     graph.upload("docs/a.txt", b"x", conflict_behavior="rename")
     assert (
         str(recorder.requests[0].url)
-        == f"{BASE}/me/drive/root:/docs/a.txt:/content?%40microsoft.graph.conflictBehavior=rename"
+        == f"{BASE}/me/drive/root:/docs/a.txt:/content?@microsoft.graph.conflictBehavior=rename"
     )
 
 

@@ -40,9 +40,11 @@ def test_upload_small_for_another_user_with_content_type_and_conflict_behavior()
             "a.bin", b"x", content_type="text/csv", user="u1", conflict_behavior="rename"
         )
     )
-    assert request.url == "/users/u1/drive/root:/a.bin:/content"
+    assert (
+        request.url
+        == "/users/u1/drive/root:/a.bin:/content?@microsoft.graph.conflictBehavior=rename"
+    )
     assert request.headers["Content-Type"] == "text/csv"
-    assert dict(request.params) == {"@microsoft.graph.conflictBehavior": "rename"}
     assert not request.is_idempotent
 
 

@@ -46,13 +46,13 @@ def upload_small(
             "files over 250 MB need an upload session",
         )
     media_type = content_type or mimetypes.guess_type(quoted.rsplit("/", 1)[-1], strict=False)[0]
-    params = {}
+    url = f"{owner_path(user)}/drive/root:/{quoted}:/content"
     if conflict_behavior != "replace":
-        params["@microsoft.graph.conflictBehavior"] = conflict_behavior
+        # in the URL as Graph documents it, with a literal "@" (one of three fixed words follows)
+        url += f"?@microsoft.graph.conflictBehavior={conflict_behavior}"
     request = graph_request(
         "PUT",
-        f"{owner_path(user)}/drive/root:/{quoted}:/content",
-        params=params,
+        url,
         headers={"Content-Type": media_type or "application/octet-stream"},
         content=content,
         idempotent=conflict_behavior == "replace",
