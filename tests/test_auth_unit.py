@@ -6,8 +6,10 @@ The flow tests run the real MSAL against a fake HTTP client that answers as Entr
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -108,17 +110,23 @@ class Recorder:
         self.options = options
 
 
-def test_confidential_app_for_a_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_confidential_app_for_a_sandbox(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from graphpost.sandbox.tls import ensure_certificates
+
+    ca_file, _, _ = ensure_certificates(tmp_path, "127.0.0.1")
     monkeypatch.setattr(msal, "ConfidentialClientApplication", Recorder)
-    app: Any = build_confidential_app(SANDBOX, cache="the-cache", http_cache={})
+    settings = dataclasses.replace(SANDBOX, ca_file=str(ca_file))
+    app: Any = build_confidential_app(settings, cache="the-cache", http_cache={})
     assert app.client_id == "web-id"
     assert app.options["client_credential"] == SECRET
     assert app.options["authority"] == AUTHORITY
     assert app.options["instance_discovery"] is False  # no asking login.microsoftonline.com
-    assert app.options["verify"] == "/sandbox/ca.pem"
     assert app.options["token_cache"] == "the-cache"
     assert app.options["http_cache"] == {}
+    # the CA file is trusted through the session's TLS context, which REQUESTS_CA_BUNDLE cannot override
     assert isinstance(app.options["http_client"], requests.Session)
+    with pytest.raises(ConfigError, match="missing"):
+        build_confidential_app(dataclasses.replace(SANDBOX, ca_file=str(tmp_path / "missing.pem")))
 
 
 def test_confidential_app_for_microsofts_cloud(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -141,31 +149,6 @@ def test_apps_need_a_client_id_and_confidential_ones_a_secret() -> None:
         build_public_app(Settings())
     with pytest.raises(ConfigError, match="GRAPHPOST_CLIENT_SECRET"):
         build_confidential_app(Settings(client_id="x"))
-
-
-def test_msal_session_uses_the_ca_file_even_with_requests_ca_bundle_set(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    seen: dict[str, Any] = {}
-
-    class Capture(requests.adapters.BaseAdapter):
-        def send(self, request: Any, **kwargs: Any) -> requests.Response:  # type: ignore[override]
-            seen.update(kwargs)
-            reply = requests.Response()
-            reply.status_code = 200
-            reply._content = b"{}"
-            return reply
-
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    monkeypatch.setenv("CURL_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
-    session = auth._session_trusting("/sandbox/ca.pem")
-    session.mount("https://", Capture())
-    session.get("https://login.sandbox.test/x")
-    assert seen["verify"] == "/sandbox/ca.pem"
-    assert seen["timeout"] == auth.MSAL_TIMEOUT_SECONDS
 
 
 @pytest.mark.parametrize(

@@ -296,9 +296,9 @@ def test_user_not_found() -> None:
 
 
 def test_from_settings_and_repr(tmp_path: Path) -> None:
-    trustme = pytest.importorskip("trustme")
-    ca = tmp_path / "ca.pem"
-    trustme.CA().cert_pem.write_to_path(str(ca))
+    from graphpost.sandbox.tls import ensure_certificates
+
+    ca, _, _ = ensure_certificates(tmp_path, "127.0.0.1")
     settings = Settings(graph_url="https://127.0.0.1:8443/v1.0", ca_file=str(ca))
     recorder = Recorder(ok(ME))
     graph = Graph.from_settings(
@@ -310,16 +310,19 @@ def test_from_settings_and_repr(tmp_path: Path) -> None:
     assert "secret-token-value" not in repr(graph)
 
 
-def test_a_ca_file_is_trusted_exactly_and_without_deprecation_warnings(tmp_path: Path) -> None:
-    trustme = pytest.importorskip("trustme")
-    ca = trustme.CA()
-    ca_file = tmp_path / "ca.pem"
-    ca.cert_pem.write_to_path(str(ca_file))
+def test_a_ca_file_is_trusted_besides_the_system_store_without_deprecation_warnings(
+    tmp_path: Path,
+) -> None:
+    from graphpost.sandbox.tls import ensure_certificates
+
+    ca_file, _, _ = ensure_certificates(tmp_path, "127.0.0.1")
     context = _tls_verification(ca_file)
     assert isinstance(context, ssl.SSLContext)
-    assert [c["subject"] for c in context.get_ca_certs()] == [
-        c["subject"] for c in ssl.create_default_context(cafile=str(ca_file)).get_ca_certs()
-    ]
+    ours = ssl.create_default_context(cafile=str(ca_file)).get_ca_certs()
+    trusted = [c["subject"] for c in context.get_ca_certs()]
+    assert all(c["subject"] in trusted for c in ours)
+    system = ssl.create_default_context().get_ca_certs()
+    assert len(trusted) == len(system) + len(ours)  # GRAPHPOST_CA_FILE adds, it does not replace
     assert context.verify_mode == ssl.CERT_REQUIRED and context.check_hostname
     assert _tls_verification(True) is True and _tls_verification(False) is False
     with warnings.catch_warnings():

@@ -7,6 +7,7 @@ function here logs or raises anything that contains a token, secret or code.
 from __future__ import annotations
 
 import threading
+import warnings
 from collections.abc import Mapping, MutableMapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -62,7 +63,7 @@ def _common_options(settings: Settings, cache: Any, http_cache: Any) -> dict[str
         "token_cache": cache,
         # instance discovery asks login.microsoftonline.com about the host: wrong for a sandbox
         "instance_discovery": settings.needs_instance_discovery,
-        "verify": settings.ca_file or True,  # used by MSAL's own session (no ca_file)
+        "verify": True,  # a CA file is trusted through the session below
         "app_name": "graphpost",
         "app_version": __version__,
     }
@@ -77,25 +78,32 @@ MSAL_TIMEOUT_SECONDS = 30
 
 
 def _session_trusting(ca_file: str) -> Any:
-    """A requests session for MSAL that really uses `ca_file`.
+    """A requests session for MSAL that trusts `ca_file` besides the system store.
 
     MSAL sets ``session.verify``, but requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE
     override a session's verify on every request, so with those set (as on many
-    machines) a sandbox's CA would be ignored and every sign-in would fail on TLS.
+    machines) a sandbox's CA would be ignored; an SSL context on the adapter is not.
     """
     import requests
+    from requests.adapters import HTTPAdapter
 
-    class TrustingSession(requests.Session):
+    from graphpost.tls import trust
+
+    context = trust(ca_file)
+
+    class TrustingAdapter(HTTPAdapter):
+        def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+            kwargs["ssl_context"] = context
+            super().init_poolmanager(*args, **kwargs)
+
+    class TimedSession(requests.Session):
         def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> Any:
-            if kwargs.get("verify") is None:
-                kwargs["verify"] = self.verify
             kwargs.setdefault("timeout", MSAL_TIMEOUT_SECONDS)
             return super().request(method, url, *args, **kwargs)
 
-    session = TrustingSession()
-    session.verify = ca_file
+    session = TimedSession()
     # the same single retry on connection errors that MSAL gives its own session
-    adapter = requests.adapters.HTTPAdapter(max_retries=1)
+    adapter = TrustingAdapter(max_retries=1)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
     return session
@@ -201,7 +209,12 @@ class AuthCodeFlow:
         options: dict[str, Any] = {"redirect_uri": redirect_uri, "login_hint": login_hint}
         if response_mode is not None:
             options["response_mode"] = response_mode
-        flow: dict[str, Any] = self.app.initiate_auth_code_flow(list(scopes), **options)
+        with warnings.catch_warnings():
+            # MSAL warns unless form_post; query is a deliberate choice: a form_post answer is a
+            # cross-site POST, which does not carry a SameSite=Lax session cookie, and the code it
+            # carries is single-use and bound to this flow's PKCE verifier
+            warnings.filterwarnings("ignore", message="response_mode='form_post' is recommended")
+            flow: dict[str, Any] = self.app.initiate_auth_code_flow(list(scopes), **options)
         return str(flow["auth_uri"]), flow
 
     def finish(

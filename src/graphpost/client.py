@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from graphpost import __version__
-from graphpost.config import DEFAULT_GRAPH_URL, ConfigError, Settings
+from graphpost.config import DEFAULT_GRAPH_URL, Settings
 from graphpost.core import drive, mail, users
 from graphpost.core.http import (
     Operation,
@@ -31,6 +31,7 @@ from graphpost.core.http import (
 from graphpost.core.retry import RetryPolicy
 from graphpost.errors import TransportError
 from graphpost.models import Attachment, DriveItem, Message, Photo, SendReceipt, SharingLink, User
+from graphpost.tls import trust
 
 __all__ = ["USER_AGENT", "Graph"]
 
@@ -43,13 +44,9 @@ _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.
 
 
 def _tls_verification(verify: bool | str | Path) -> bool | ssl.SSLContext:
-    """A CA file becomes an SSL context trusting exactly it (httpx deprecates verify=<path>)."""
-    if isinstance(verify, bool):
-        return verify
-    try:
-        return ssl.create_default_context(cafile=str(verify))
-    except (OSError, ssl.SSLError) as failure:
-        raise ConfigError(f"cannot use the CA file {verify}: {failure}") from None
+    """A CA file becomes an SSL context trusting it besides the system store (httpx deprecates
+    verify=<path>)."""
+    return verify if isinstance(verify, bool) else trust(verify)
 
 
 class Graph:

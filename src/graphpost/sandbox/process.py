@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import subprocess
 import sys
 import time
@@ -52,7 +53,10 @@ class RunningSandbox:
         raise KeyError(name)
 
     def client(self, **kwargs: Any) -> httpx.Client:
-        return httpx.Client(verify=self.ca_file, timeout=30, **kwargs)
+        """An HTTP client that trusts this sandbox (and only it)."""
+        return httpx.Client(
+            verify=ssl.create_default_context(cafile=self.ca_file), timeout=30, **kwargs
+        )
 
     def _token(self, form: dict[str, str]) -> str:
         with self.client() as http:
