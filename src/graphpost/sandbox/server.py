@@ -5,8 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import signal
-import sys
 import threading
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -138,24 +136,3 @@ class SandboxServer:
                 server.stop()
         for thread in self._threads:
             thread.join(timeout=5)
-
-
-def serve_forever(server: SandboxServer, announce: Callable[[dict[str, Any]], None]) -> int:
-    """Run in the foreground until SIGINT or SIGTERM."""
-    stopping = threading.Event()
-
-    def _stop(signum: int, frame: object) -> None:
-        stopping.set()
-
-    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        info = server.start()
-        announce(info)
-        for note in server.notes:
-            print(f"note: {note}", file=sys.stderr, flush=True)
-        stopping.wait()
-    finally:
-        server.stop()
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
-    return 0

@@ -1,0 +1,73 @@
+"""The web app's defences: CSRF tokens on every state-changing request, security headers, safe redirects."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from urllib.parse import urlsplit
+
+from flask import Flask, Response, abort, request, session
+
+CSRF_FIELD = "csrf_token"
+CSRF_HEADER = "X-CSRF-Token"
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def csrf_token() -> str:
+    """The session's synchroniser token (made on first use), for forms and the X-CSRF-Token header."""
+    token = session.get("csrf")
+    if not token:
+        token = secrets.token_urlsafe(32)
+        session["csrf"] = token
+    return str(token)
+
+
+def check_csrf() -> None:
+    if request.method in SAFE_METHODS:
+        return
+    expected = session.get("csrf")
+    given = request.form.get(CSRF_FIELD) or request.headers.get(CSRF_HEADER) or ""
+    if not expected or not hmac.compare_digest(str(expected).encode(), given.encode()):
+        abort(400, description="csrf")
+
+
+def safe_next(target: str | None, default: str = "/") -> str:
+    """A local path to go to after sign-in; anything that could leave the site becomes `default`."""
+    if not target:
+        return default
+    parts = urlsplit(target)
+    if (
+        parts.scheme
+        or parts.netloc
+        or not target.startswith("/")
+        or target.startswith("//")
+        or "\\" in target
+    ):
+        return default
+    return target
+
+
+def install(app: Flask, authority_origin: str) -> None:
+    app.before_request(check_csrf)
+    app.jinja_env.globals["csrf_token"] = csrf_token
+
+    @app.after_request
+    def _headers(response: Response) -> Response:
+        # form-action must allow the identity provider: sign-out posts here, then redirects there
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'none';"
+            f" object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self' {authority_origin}",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("X-Frame-Options", "DENY")
+        response.headers.setdefault("Referrer-Policy", "same-origin")
+        response.headers.setdefault("Cross-Origin-Opener-Policy", "same-origin")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
+        if request.is_secure:
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+        if request.endpoint != "static":
+            response.headers.setdefault("Cache-Control", "no-store")
+        return response

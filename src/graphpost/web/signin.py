@@ -1,0 +1,115 @@
+"""Who is signed in, and a Graph client with their token: MSAL with a per-user cache in the store."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import msal
+from flask import current_app, g, session
+
+from graphpost.auth import build_confidential_app
+from graphpost.client import Graph
+from graphpost.config import Settings
+from graphpost.core.retry import RetryPolicy
+from graphpost.web.store import Store
+
+# the sample's permissions: read the profile and photo, send mail, put the photo in OneDrive
+SCOPES = ["User.Read", "Mail.Send", "Files.ReadWrite"]
+TOKEN_CACHE_SECONDS = 90 * 24 * 3600
+# a person is waiting: retry briefly, never sleep long inside a request
+WEB_RETRY = RetryPolicy(max_attempts=2, max_retry_after=5)
+
+
+class SignInRequired(Exception):
+    """No signed-in user, or their tokens can no longer be refreshed silently."""
+
+
+def settings() -> Settings:
+    value: Settings = current_app.extensions["graphpost"]["settings"]
+    return value
+
+
+def store() -> Store:
+    value: Store = current_app.extensions["graphpost"]["store"]
+    return value
+
+
+_HTTP_CACHE: dict[Any, Any] = {}  # MSAL's cache of discovery documents, shared by all requests
+_HTTP_CACHE_LOCK = threading.Lock()
+
+
+def _cache_key(home_account_id: str) -> str:
+    return f"web:tokencache:{home_account_id}"
+
+
+def new_cache() -> msal.SerializableTokenCache:
+    return msal.SerializableTokenCache()
+
+
+def rotate_session() -> None:
+    """A new session id after sign-in, so an id planted in the browser before it is worth nothing."""
+    regenerate = getattr(session, "regenerate", None)
+    if regenerate is not None:
+        regenerate()
+
+
+def load_cache(home_account_id: str) -> msal.SerializableTokenCache:
+    cache = new_cache()
+    raw = store().get(_cache_key(home_account_id))
+    if raw:
+        cache.deserialize(raw)
+    return cache
+
+
+def save_cache(home_account_id: str, cache: msal.SerializableTokenCache) -> None:
+    if cache.has_state_changed:
+        store().set(_cache_key(home_account_id), cache.serialize(), TOKEN_CACHE_SECONDS)
+
+
+def forget_user(home_account_id: str) -> None:
+    store().delete(_cache_key(home_account_id))
+
+
+def msal_app(cache: msal.SerializableTokenCache | None = None) -> Any:
+    with _HTTP_CACHE_LOCK:
+        return build_confidential_app(settings(), cache, http_cache=_HTTP_CACHE)
+
+
+def current_user() -> dict[str, str] | None:
+    user = session.get("user")
+    return dict(user) if isinstance(user, dict) else None
+
+
+def graph() -> Graph:
+    """A Graph client acting as the signed-in user (one per request, closed at its end); their
+    token is refreshed silently when needed."""
+    if "graph" in g:
+        existing: Graph = g.graph
+        return existing
+    user = current_user()
+    if user is None:
+        raise SignInRequired
+    home = user["home_account_id"]
+    cache = load_cache(home)
+    app = msal_app(cache)
+    account = next((a for a in app.get_accounts() if a.get("home_account_id") == home), None)
+    result = app.acquire_token_silent(SCOPES, account=account) if account else None
+    save_cache(home, cache)
+    if not result or "access_token" not in result:
+        raise SignInRequired
+    current = settings()
+    client = Graph(
+        result["access_token"],
+        graph_url=current.graph_url,
+        verify=current.ca_file or True,
+        retry=WEB_RETRY,
+    )
+    g.graph = client
+    return client
+
+
+def close_graph(_: BaseException | None = None) -> None:
+    client = g.pop("graph", None)
+    if client is not None:
+        client.close()
