@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -76,11 +75,10 @@ def browser(graph_sandbox: RunningSandbox) -> Iterator[Any]:
 
 
 def graph_get(sandbox: RunningSandbox, path: str) -> Any:
-    response = httpx.get(
-        sandbox.graph_url + path,
-        headers={"Authorization": f"Bearer {sandbox.app_token()}"},
-        verify=sandbox.ca_file,
-    )
+    with sandbox.client() as http:
+        response = http.get(
+            sandbox.graph_url + path, headers={"Authorization": f"Bearer {sandbox.app_token()}"}
+        )
     response.raise_for_status()
     return response.json()
 
@@ -131,11 +129,11 @@ def test_sign_in_send_the_sample_mail_and_open_the_link(
         attachments = graph_get(
             graph_sandbox, f"/users/{grace['id']}/messages/{message['id']}/attachments"
         )["value"]
-        photo = httpx.get(
-            f"{graph_sandbox.graph_url}/users/{ada['id']}/photo/$value",
-            headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
-            verify=graph_sandbox.ca_file,
-        ).content
+        with graph_sandbox.client() as http:
+            photo = http.get(
+                f"{graph_sandbox.graph_url}/users/{ada['id']}/photo/$value",
+                headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
+            ).content
         assert [base64.b64decode(a["contentBytes"]) for a in attachments] == [photo]
 
         # the sharing link opens the photo (the browser is signed in at the sandbox)
