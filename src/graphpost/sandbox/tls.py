@@ -20,7 +20,11 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
-def _write_private(path: Path, data: bytes) -> None:
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """A private key as PEM, readable by its owner only from the moment the file exists."""
+    data = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as out:
         out.write(data)
@@ -80,14 +84,7 @@ def _load_or_make_ca(folder: Path) -> tuple[ec.EllipticCurvePrivateKey, x509.Cer
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
         .sign(key, hashes.SHA256())
     )
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    _write_key(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return key, cert
 
@@ -134,13 +131,6 @@ def ensure_certificates(folder: Path, host: str) -> tuple[Path, Path, Path]:
         )
         .sign(ca_key, hashes.SHA256())
     )
-    _write_private(
-        key_path,
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        ),
-    )
+    _write_key(key_path, key)
     cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     return folder / "ca.pem", cert_path, key_path
