@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hmac
+import json
 
 from flask import Blueprint, Response, abort, jsonify, request
+from flask.typing import ResponseReturnValue
 
 from graphpost.sandbox.context import sandbox
+from graphpost.sandbox.faults import FaultError
 
 blueprint = Blueprint("sandbox_admin", __name__, url_prefix="/_sandbox")
 
@@ -30,3 +33,24 @@ def advance_clock() -> Response:
     sb = sandbox()
     sb.advance_clock(float(seconds))
     return jsonify({"offset_seconds": sb.clock.offset, "now": sb.clock.iso()})
+
+
+@blueprint.post("/faults")
+def add_fault() -> ResponseReturnValue:
+    """`{"method": "PUT", "path": "<regex>", "status": 503, "times": 1, "retry_after": 2}`."""
+    try:
+        fault = sandbox().faults.add(request.get_json(silent=True) or {})
+    except FaultError as problem:
+        return Response(json.dumps({"error": str(problem)}), 400, mimetype="application/json")
+    return jsonify(fault.describe()), 201
+
+
+@blueprint.get("/faults")
+def list_faults() -> Response:
+    return jsonify(sandbox().faults.pending())
+
+
+@blueprint.delete("/faults")
+def clear_faults() -> Response:
+    sandbox().faults.clear()
+    return Response(status=204)

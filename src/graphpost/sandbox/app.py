@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template
+from flask import Flask, Response, render_template, request
 
 from graphpost.sandbox.context import Sandbox, sandbox
 
@@ -19,6 +19,20 @@ def create_app(sb: Sandbox) -> Flask:
     app.register_blueprint(graph.blueprint)
     app.register_blueprint(viewer.blueprint)
     app.register_blueprint(admin.blueprint)
+
+    @app.before_request
+    def _scripted_fault() -> Response | None:
+        if not request.path.startswith("/v1.0/"):
+            return None
+        fault = sandbox().faults.take(request.method, request.path)
+        if fault is None:
+            return None
+        from graphpost.sandbox.graph.wire import error_response
+
+        response = error_response(fault.status, fault.code, fault.message)
+        if fault.retry_after is not None:
+            response.headers["Retry-After"] = f"{fault.retry_after:g}"
+        return response
 
     @app.get("/")
     def overview() -> Response:

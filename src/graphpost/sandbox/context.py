@@ -11,6 +11,7 @@ from flask import current_app
 
 from graphpost.sandbox.clock import Clock
 from graphpost.sandbox.directory import Directory
+from graphpost.sandbox.faults import Faults
 from graphpost.sandbox.identity.keys import SigningKey
 from graphpost.sandbox.seed import seed_tenant
 from graphpost.sandbox.store import Store
@@ -29,7 +30,7 @@ class Sandbox:
     cookie_secret: bytes
     latency_ms: int = 0
     base_url: str = "https://127.0.0.1"
-    extras: dict[str, Any] = field(default_factory=dict)
+    faults: Faults = field(default_factory=Faults)
 
     @classmethod
     def open(cls, data_dir: Path, latency_ms: int = 0) -> Sandbox:

@@ -106,6 +106,14 @@ class RunningSandbox:
                 **kwargs,
             )
 
+    def inject_fault(
+        self, method: str, path: str, status: int, times: int = 1, **details: Any
+    ) -> None:
+        """The next `times` Graph requests matching `method` and the `path` regex fail with `status`
+        (`details`: retry_after, code, message)."""
+        spec = {"method": method, "path": path, "status": status, "times": times, **details}
+        self.admin("POST", "/_sandbox/faults", json=spec).raise_for_status()
+
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
         self._tokens.clear()
