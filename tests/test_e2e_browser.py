@@ -51,7 +51,8 @@ def web_url(
 
 @pytest.fixture(scope="module")
 def browser(graph_sandbox: RunningSandbox) -> Iterator[Any]:
-    playwright_api = pytest.importorskip("playwright.sync_api")
+    from playwright import sync_api as playwright_api
+
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev test does)")
     with playwright_api.sync_playwright() as playwright:
