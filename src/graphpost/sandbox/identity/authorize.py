@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Response, make_response, redirect, render_template, request
+from flask import make_response, redirect, render_template, request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from werkzeug.wrappers import Response
 
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.directory import App, User

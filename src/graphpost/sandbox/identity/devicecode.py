@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 
-from flask import Response, jsonify, request
+from flask import jsonify, request
+from werkzeug.wrappers import Response
 
 from graphpost.sandbox.context import sandbox
 from graphpost.sandbox.identity import grants

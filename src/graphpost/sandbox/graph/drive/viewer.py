@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
+from werkzeug.wrappers import Response
 
 from graphpost.sandbox.context import sandbox
 from graphpost.sandbox.graph.drive import state
