@@ -150,3 +150,18 @@ def as_bool(value: Any, default: bool) -> bool:
 
 def odata_context(path: str) -> str:
     return f"{sandbox().graph_url}/$metadata#{path}"
+
+
+DRAIN_LIMIT = 64 * 1024 * 1024
+
+
+def refuse_large_body(limit: int, message: str) -> None:
+    """413 for a body over `limit`, read to its end first (up to a bound) so the client, still
+    sending, gets the answer instead of a connection reset."""
+    length = request.content_length or 0
+    if length <= limit:
+        return
+    if length <= DRAIN_LIMIT:
+        while request.stream.read(1024 * 1024):
+            pass
+    raise GraphError(413, "RequestEntityTooLarge", message)

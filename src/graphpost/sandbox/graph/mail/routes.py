@@ -18,6 +18,7 @@ from graphpost.sandbox.graph.wire import (
     empty_response,
     json_response,
     odata_context,
+    refuse_large_body,
     request_json,
 )
 
@@ -43,10 +44,7 @@ def _mailbox(
 @route("POST", OWNER + r"/(?:microsoft\.graph\.)?sendMail")
 def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
     sender = _mailbox(sb, principal, owner, {"Mail.Send"}, {"Mail.Send"})
-    if request.content_length and request.content_length > state.REQUEST_LIMIT:
-        raise GraphError(
-            413, "RequestEntityTooLarge", "The maximum request length supported is 4MB."
-        )
+    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
     body = request_json()
     message = state.parse_message(ci_get(body, "message"))
     save = as_bool(ci_get(body, "saveToSentItems"), True)
