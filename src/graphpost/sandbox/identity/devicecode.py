@@ -12,8 +12,7 @@ from graphpost.sandbox.identity import grants
 from graphpost.sandbox.identity.authorize import _page, begin_sign_in
 from graphpost.sandbox.identity.blueprint import blueprint
 from graphpost.sandbox.identity.discovery import resolve_tenant
-from graphpost.sandbox.identity.errors import EntraError
-from graphpost.sandbox.identity.token import authenticate_client
+from graphpost.sandbox.identity.token import authenticate_client, missing_secret
 
 
 @blueprint.post("/<tenant>/oauth2/v2.0/devicecode")
@@ -22,13 +21,7 @@ def device_code(tenant: str) -> Response:
     tenant = resolve_tenant(sb, tenant)
     app = authenticate_client(sb, tenant, needs_secret=False)
     if not app.is_public:
-        raise EntraError(
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or"
-            " 'client_secret'.",
-            status=401,
-        )
+        raise missing_secret()  # device code is for public clients only
     scopes = grants.Scopes.parse(request.form.get("scope"))
     code, user_code = grants.issue_device_code(sb, app, scopes)
     verification_uri = f"{sb.base_url}/devicelogin"

@@ -188,6 +188,22 @@ def app_token_response(sb: Sandbox, app: App, raw_scope: str | None) -> dict[str
     }
 
 
+def _grant_from(sb: Sandbox, app: App, row: Any, nonce: str | None = None) -> UserGrant:
+    """The grant a redeemed code (authorization or device) stands for."""
+    user = sb.directory.user(row["user_id"])
+    if user is None:
+        raise EntraError(
+            "invalid_grant", 50034, "The user account does not exist in the directory."
+        )
+    return UserGrant(
+        app=app,
+        user=user,
+        scopes=Scopes.from_list(json.loads(row["scopes"])),
+        auth_time=row["auth_time"],
+        nonce=nonce,
+    )
+
+
 # authorization codes
 
 
@@ -273,18 +289,7 @@ def redeem_code(
                 "The Code_Verifier does not match the code_challenge supplied in the authorization"
                 " request.",
             )
-    user = sb.directory.user(row["user_id"])
-    if user is None:
-        raise EntraError(
-            "invalid_grant", 50034, "The user account does not exist in the directory."
-        )
-    return UserGrant(
-        app=app,
-        user=user,
-        scopes=Scopes.from_list(json.loads(row["scopes"])),
-        auth_time=row["auth_time"],
-        nonce=row["nonce"],
-    )
+    return _grant_from(sb, app, row, nonce=row["nonce"])
 
 
 # refresh tokens
@@ -409,17 +414,7 @@ def redeem_device_code(sb: Sandbox, app: App, device_code: str) -> UserGrant:
             "UPDATE device_codes SET redeemed = ? WHERE device_code_hash = ?",
             (sb.clock.now(), digest(device_code)),
         )
-    user = sb.directory.user(row["user_id"])
-    if user is None:
-        raise EntraError(
-            "invalid_grant", 50034, "The user account does not exist in the directory."
-        )
-    return UserGrant(
-        app=app,
-        user=user,
-        scopes=Scopes.from_list(json.loads(row["scopes"])),
-        auth_time=row["auth_time"],
-    )
+    return _grant_from(sb, app, row)
 
 
 def basic_credentials(header: str | None) -> tuple[str, str] | None:

@@ -27,6 +27,17 @@ def _param(name: str) -> str:
     return value
 
 
+def missing_secret() -> EntraError:
+    """What Entra says when an app that must prove itself (not a public client) sent no secret."""
+    return EntraError(
+        "invalid_client",
+        7000218,
+        "The request body must contain the following parameter: 'client_assertion' or"
+        " 'client_secret'.",
+        status=401,
+    )
+
+
 def authenticate_client(sb: Sandbox, tenant: str, *, needs_secret: bool) -> App:
     """The calling app, with its secret checked when it is confidential."""
     basic = grants.basic_credentials(request.headers.get("Authorization"))
@@ -52,22 +63,10 @@ def authenticate_client(sb: Sandbox, tenant: str, *, needs_secret: bool) -> App:
                 status=401,
             )
         if needs_secret:
-            raise EntraError(
-                "invalid_client",
-                7000218,
-                "The request body must contain the following parameter: 'client_assertion' or"
-                " 'client_secret'.",
-                status=401,
-            )
+            raise missing_secret()
         return app
     if not secret:
-        raise EntraError(
-            "invalid_client",
-            7000218,
-            "The request body must contain the following parameter: 'client_assertion' or"
-            " 'client_secret'.",
-            status=401,
-        )
+        raise missing_secret()
     if not sb.directory.check_client_secret(app, secret):
         raise EntraError(
             "invalid_client",

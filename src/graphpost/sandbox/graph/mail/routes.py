@@ -116,11 +116,20 @@ def list_attachments(sb: Sandbox, principal: Principal, owner: str, message_id: 
     )
 
 
-def _attachment(sb: Sandbox, user: User, message_id: str, attachment_id: str) -> dict[str, object]:
+ATTACHMENT = (
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?P<attachment_id>[^/]+)"
+)
+
+
+def _readable_attachment(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
+) -> tuple[User, dict[str, object]]:
+    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
     state.get_message(sb, user, message_id)
     for row in state.attachments(sb, message_id):
         if row["id"] == attachment_id:
-            return row
+            return user, row
     raise GraphError(
         404,
         "ErrorItemNotFound",
@@ -128,16 +137,11 @@ def _attachment(sb: Sandbox, user: User, message_id: str, attachment_id: str) ->
     )
 
 
-@route(
-    "GET",
-    OWNER
-    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?P<attachment_id>[^/]+)",
-)
+@route("GET", ATTACHMENT)
 def get_attachment(
     sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
 ) -> Response:
-    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
-    row = _attachment(sb, user, message_id, attachment_id)
+    user, row = _readable_attachment(sb, principal, owner, message_id, attachment_id)
     body = {
         "@odata.context": odata_context(
             f"users('{user.id}')/messages('{message_id}')/attachments/$entity"
@@ -147,16 +151,11 @@ def get_attachment(
     return json_response(body)
 
 
-@route(
-    "GET",
-    OWNER
-    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?P<attachment_id>[^/]+)/\$value",
-)
+@route("GET", ATTACHMENT + r"/\$value")
 def attachment_value(
     sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
 ) -> Response:
-    user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
-    row = _attachment(sb, user, message_id, attachment_id)
+    _, row = _readable_attachment(sb, principal, owner, message_id, attachment_id)
     response = Response(sb.store.read_blob(str(row["blob"])), status=200)
     response.headers["Content-Type"] = str(row["content_type"])
     return response

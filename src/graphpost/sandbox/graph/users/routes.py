@@ -24,11 +24,14 @@ OTHER_PROFILES = {"User.ReadBasic.All", "User.Read.All", "User.ReadWrite.All"}
 APP_PROFILES = {"User.Read.All", "User.ReadWrite.All"}
 
 
-def _readable_user(sb: Sandbox, principal: Principal, owner: str) -> User:
+def _readable_user(
+    sb: Sandbox, principal: Principal, owner: str, workload: str = "directory"
+) -> User:
+    """The profile's owner, when the token may read it; 403 spelled as `workload` spells it."""
     user = resolve_owner(sb, principal, owner, "directory")
     require(
         principal,
-        "directory",
+        workload,
         delegated=OWN_PROFILE if is_self(principal, user) else OTHER_PROFILES,
         application=APP_PROFILES,
     )
@@ -67,13 +70,7 @@ def list_users(sb: Sandbox, principal: Principal) -> Response:
 
 
 def _photo_owner(sb: Sandbox, principal: Principal, owner: str) -> User:
-    user = resolve_owner(sb, principal, owner, "directory")
-    require(
-        principal,
-        "outlook",
-        delegated=OWN_PROFILE if is_self(principal, user) else OTHER_PROFILES,
-        application=APP_PROFILES,
-    )
+    user = _readable_user(sb, principal, owner, workload="outlook")  # photos come from Exchange
     if not user.photo_blob:
         raise GraphError(
             404,
