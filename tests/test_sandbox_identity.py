@@ -30,30 +30,27 @@ def public_app(sandbox: RunningSandbox, **options: Any) -> msal.PublicClientAppl
     )
 
 
-def web_app(
-    sandbox: RunningSandbox, secret: str | None = None
+def confidential_app(
+    sandbox: RunningSandbox, registration: str, secret: str | None = None
 ) -> msal.ConfidentialClientApplication:
-    registration = sandbox.info["web_app"]
+    app = sandbox.info[registration]
     return msal.ConfidentialClientApplication(
-        registration["client_id"],
-        client_credential=secret or registration["client_secret"],
+        app["client_id"],
+        client_credential=secret or app["client_secret"],
         authority=sandbox.authority,
         instance_discovery=False,
         verify=sandbox.ca_file,
     )
+
+
+def web_app(sandbox: RunningSandbox) -> msal.ConfidentialClientApplication:
+    return confidential_app(sandbox, "web_app")
 
 
 def daemon_app(
     sandbox: RunningSandbox, secret: str | None = None
 ) -> msal.ConfidentialClientApplication:
-    registration = sandbox.info["daemon_app"]
-    return msal.ConfidentialClientApplication(
-        registration["client_id"],
-        client_credential=secret or registration["client_secret"],
-        authority=sandbox.authority,
-        instance_discovery=False,
-        verify=sandbox.ca_file,
-    )
+    return confidential_app(sandbox, "daemon_app", secret)
 
 
 def claims(token: str) -> dict[str, Any]:
