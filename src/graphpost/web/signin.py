@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
 import msal
@@ -36,7 +35,6 @@ def store() -> Store:
 
 
 _HTTP_CACHE: dict[Any, Any] = {}  # MSAL's cache of discovery documents, shared by all requests
-_HTTP_CACHE_LOCK = threading.Lock()
 
 
 def _cache_key(home_account_id: str) -> str:
@@ -72,8 +70,7 @@ def forget_user(home_account_id: str) -> None:
 
 
 def msal_app(cache: msal.SerializableTokenCache | None = None) -> Any:
-    with _HTTP_CACHE_LOCK:
-        return build_confidential_app(settings(), cache, http_cache=_HTTP_CACHE)
+    return build_confidential_app(settings(), cache, http_cache=_HTTP_CACHE)
 
 
 def current_user() -> dict[str, str] | None:
