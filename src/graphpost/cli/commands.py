@@ -86,6 +86,11 @@ def add_all(sub: Any) -> None:
         "--latency-ms", type=int, default=0, help="service time added to every Graph request"
     )
     sandbox.add_argument(
+        "--no-throttling",
+        action="store_true",
+        help="turn off Outlook's limits (4 concurrent requests and 10,000 per 10 minutes per app and mailbox)",
+    )
+    sandbox.add_argument(
         "--userrealm-port",
         type=_port,
         default=443,
@@ -110,6 +115,7 @@ def run_sandbox(args: argparse.Namespace) -> int:
             host=args.host,
             port=args.port,
             latency_ms=args.latency_ms,
+            throttling=not args.no_throttling,
             userrealm_port=args.userrealm_port or None,
         )
         info = server.start()

@@ -54,3 +54,20 @@ def list_faults() -> Response:
 def clear_faults() -> Response:
     sandbox().faults.clear()
     return Response(status=204)
+
+
+@blueprint.get("/requests")
+def request_log() -> ResponseReturnValue:
+    """The request log, oldest first; `?since=<seq>` for what came after an entry, `?limit=N`."""
+    try:
+        since = int(request.args.get("since", "0"))
+        limit = int(request.args["limit"]) if "limit" in request.args else None
+    except ValueError:
+        return jsonify({"error": "since and limit are whole numbers"}), 400
+    return jsonify({"value": sandbox().requests.since(since, limit)})
+
+
+@blueprint.delete("/requests")
+def clear_request_log() -> Response:
+    sandbox().requests.clear()
+    return Response(status=204)

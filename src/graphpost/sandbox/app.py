@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response, render_template, request
+import time
+from typing import Any
+
+from flask import Flask, Response, g, render_template, request
 
 from graphpost.sandbox.context import Sandbox, sandbox
+from graphpost.sandbox.requestlog import loggable_query
+
+# Graph's requests and the pre-authenticated upload and download addresses
+LOGGED_PREFIXES = ("/v1.0/", "/_upload/", "/_download/")
 
 
 def create_app(sb: Sandbox) -> Flask:
@@ -19,6 +26,16 @@ def create_app(sb: Sandbox) -> Flask:
     app.register_blueprint(graph.blueprint)
     app.register_blueprint(viewer.blueprint)
     app.register_blueprint(admin.blueprint)
+
+    @app.before_request
+    def _start_clock() -> None:
+        g.started = time.perf_counter()
+
+    @app.after_request
+    def _log(response: Response) -> Response:
+        if request.path.startswith(LOGGED_PREFIXES) or request.blueprint == "identity":
+            sandbox().requests.add(_log_entry(response))
+        return response
 
     @app.before_request
     def _scripted_fault() -> Response | None:
@@ -55,3 +72,26 @@ def create_app(sb: Sandbox) -> Flask:
         )
 
     return app
+
+
+def _log_entry(response: Response) -> dict[str, Any]:
+    """One line of the request log: who called what and the answer; never a body or a secret."""
+    current = sandbox()
+    principal = g.get("principal")
+    user = current.directory.user(principal.user_id) if principal and principal.user_id else None
+    client = principal.client_id if principal else None
+    if client is None and request.blueprint == "identity":
+        client = request.values.get("client_id")  # a public identifier, in the form or the query
+    query = (
+        loggable_query(request.query_string.decode()) if request.path.startswith("/v1.0/") else ""
+    )
+    return {
+        "time": current.clock.iso(),
+        "method": request.method,
+        "path": request.path + ("?" + query if query else ""),
+        "status": response.status_code,
+        "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
+        "request_id": response.headers.get("request-id"),
+        "client": client,
+        "user": user.upn if user else None,
+    }

@@ -13,8 +13,10 @@ from graphpost.sandbox.clock import Clock
 from graphpost.sandbox.directory import Directory
 from graphpost.sandbox.faults import Faults
 from graphpost.sandbox.identity.keys import SigningKey
+from graphpost.sandbox.requestlog import RequestLog
 from graphpost.sandbox.seed import seed_tenant
 from graphpost.sandbox.store import Store
+from graphpost.sandbox.throttling import OutlookThrottle
 
 
 @dataclass
@@ -31,15 +33,20 @@ class Sandbox:
     latency_ms: int = 0
     base_url: str = "https://127.0.0.1"
     faults: Faults = field(default_factory=Faults)
+    requests: RequestLog = field(default_factory=RequestLog)
+    throttle: OutlookThrottle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.throttle = OutlookThrottle(now=self.clock.now)
 
     @classmethod
-    def open(cls, data_dir: Path, latency_ms: int = 0) -> Sandbox:
+    def open(cls, data_dir: Path, latency_ms: int = 0, throttling: bool = True) -> Sandbox:
         """Open the data folder, seeding the tenant on first use."""
         data_dir.mkdir(parents=True, exist_ok=True)
         store = Store(data_dir)
         if store.meta("tenant_id") is None:
             seed_tenant(store)
-        return cls(
+        opened = cls(
             data_dir=data_dir,
             store=store,
             directory=Directory(store),
@@ -51,6 +58,8 @@ class Sandbox:
             cookie_secret=bytes.fromhex(str(store.meta("cookie_secret"))),
             latency_ms=latency_ms,
         )
+        opened.throttle.enabled = throttling
+        return opened
 
     def credentials(self) -> dict[str, Any]:
         value: dict[str, Any] = json.loads(self.store.meta("credentials") or "{}")

@@ -41,6 +41,7 @@ class Fault:
     retry_after: float | None
     code: str
     message: str
+    after: int = 0  # matching requests to let through first ("the third PUT fails": after=2)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -51,6 +52,7 @@ class Fault:
             "retry_after": self.retry_after,
             "code": self.code,
             "message": self.message,
+            "after": self.after,
         }
 
 
@@ -64,14 +66,15 @@ class Faults:
             status = int(spec["status"])
             pattern = re.compile(str(spec.get("path", ".*")))
             times = int(spec.get("times", 1))
+            after = int(spec.get("after", 0))
             retry_after = spec.get("retry_after")
             retry_after = None if retry_after is None else float(retry_after)
         except (KeyError, TypeError, ValueError, re.error) as problem:
             raise FaultError(
                 f"a fault needs a status, and a valid path regex, times and retry_after: {problem}"
             ) from None
-        if not 400 <= status <= 599 or times < 1:
-            raise FaultError("status must be 400 to 599 and times at least 1")
+        if not 400 <= status <= 599 or times < 1 or after < 0:
+            raise FaultError("status must be 400 to 599, times at least 1 and after at least 0")
         code, message = DEFAULT_ERRORS.get(status, ("UnknownError", "Scripted fault."))
         fault = Fault(
             method=str(spec.get("method", "*")).upper(),
@@ -81,6 +84,7 @@ class Faults:
             retry_after=retry_after,
             code=str(spec.get("code", code)),
             message=str(spec.get("message", message)),
+            after=after,
         )
         with self._lock:
             self._faults.append(fault)
@@ -91,6 +95,9 @@ class Faults:
         with self._lock:
             for fault in self._faults:
                 if fault.method in ("*", method) and fault.path.search(path):
+                    if fault.after:
+                        fault.after -= 1
+                        return None
                     fault.times -= 1
                     if fault.times == 0:
                         self._faults.remove(fault)

@@ -114,6 +114,13 @@ class RunningSandbox:
         spec = {"method": method, "path": path, "status": status, "times": times, **details}
         self.admin("POST", "/_sandbox/faults", json=spec).raise_for_status()
 
+    def request_log(self, since: int = 0) -> list[dict[str, Any]]:
+        """The sandbox's request log (method, path, status, ms, request id, client, user), oldest first."""
+        answer = self.admin("GET", "/_sandbox/requests", params={"since": since})
+        answer.raise_for_status()
+        entries: list[dict[str, Any]] = answer.json()["value"]
+        return entries
+
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
         self._tokens.clear()

@@ -67,10 +67,11 @@ class SandboxServer:
         port: int = 8443,
         latency_ms: int = 0,
         userrealm_port: int | None = 443,
+        throttling: bool = True,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = host
-        self.sandbox = Sandbox.open(self.data_dir, latency_ms=latency_ms)
+        self.sandbox = Sandbox.open(self.data_dir, latency_ms=latency_ms, throttling=throttling)
         self.ca_file, cert, key = ensure_certificates(self.data_dir, host)
         self.app = create_app(self.sandbox)
         self._server = wsgi.Server(

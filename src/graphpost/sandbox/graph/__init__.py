@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, g, request
 
-from graphpost.sandbox.context import sandbox
+from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.graph import router
-from graphpost.sandbox.graph.auth import authenticate
+from graphpost.sandbox.graph.auth import Principal, authenticate
 from graphpost.sandbox.graph.wire import GraphError, add_graph_headers
+from graphpost.sandbox.throttling import Throttled
 
 blueprint = Blueprint("graph", __name__)
 
@@ -22,11 +24,36 @@ from graphpost.sandbox.graph.users import routes as _users_routes  # noqa: E402,
 @blueprint.route("/v1.0/<path:path>", methods=["GET", "POST", "PUT", "PATCH", "DELETE"])
 def dispatch(path: str) -> Response:
     sb = sandbox()
-    if sb.latency_ms:
-        time.sleep(sb.latency_ms / 1000)
     principal = authenticate(sb)
-    handler, groups = router.match(request.method, path)
-    return handler(sb, principal, **groups)
+    g.principal = principal
+    route, groups = router.match(request.method, path)
+    mailbox = _mailbox_of(sb, principal, groups.get("owner")) if route.outlook else None
+    try:
+        slot = (
+            sb.throttle.admit(principal.client_id, mailbox) if mailbox else contextlib.nullcontext()
+        )
+        with slot:
+            if sb.latency_ms:  # service time, spent holding the request's throttling slot
+                time.sleep(sb.latency_ms / 1000)
+            return route.handler(sb, principal, **groups)
+    except Throttled as refusal:
+        # Outlook's throttling answer carries no innerError
+        raise GraphError(
+            429,
+            "ApplicationThrottled",
+            refusal.message,
+            {"Retry-After": str(refusal.retry_after)},
+            inner_error=False,
+        ) from None
+
+
+def _mailbox_of(sb: Sandbox, principal: Principal, owner: str | None) -> str | None:
+    if owner is None:
+        return None
+    if owner == "me":
+        return principal.user_id
+    user = sb.directory.user(owner.split("/", 1)[1].strip("()'"))
+    return user.id if user else None
 
 
 @blueprint.errorhandler(GraphError)

@@ -21,29 +21,31 @@ class Route:
     method: str
     pattern: re.Pattern[str]
     handler: Handler
+    outlook: bool  # served by Exchange: counts against Outlook's per-mailbox throttling
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, pattern: str) -> Callable[[Handler], Handler]:
+def route(method: str, pattern: str, *, outlook: bool = False) -> Callable[[Handler], Handler]:
     """Register `handler` for `method` on paths (below /v1.0, case-insensitive) matching `pattern`."""
 
     def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, re.compile(pattern + r"/?$", re.IGNORECASE), handler))
+        compiled = re.compile(pattern + r"/?$", re.IGNORECASE)
+        ROUTES.append(Route(method, compiled, handler, outlook))
         return handler
 
     return register
 
 
-def match(method: str, path: str) -> tuple[Handler, dict[str, Any]]:
+def match(method: str, path: str) -> tuple[Route, dict[str, Any]]:
     allowed = False
     for candidate in ROUTES:
         found = candidate.pattern.match(path)
         if found is None:
             continue
         if candidate.method == method:
-            return candidate.handler, found.groupdict()
+            return candidate, found.groupdict()
         allowed = True
     if allowed:
         raise GraphError(

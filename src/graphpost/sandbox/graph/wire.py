@@ -29,14 +29,21 @@ class GraphError(Exception):
     """A Graph error answer; `code` is spelled as the workload behind the URL spells it."""
 
     def __init__(
-        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+        self,
+        status: int,
+        code: str,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        inner_error: bool = True,
     ) -> None:
         super().__init__(f"{status} {code}: {message}")
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
+        self.inner_error = inner_error
 
     def response(self) -> Response:
-        response = error_response(self.status, self.code, self.message)
+        response = error_response(self.status, self.code, self.message, self.inner_error)
         response.headers.update(self.headers)
         return response
 
@@ -53,24 +60,20 @@ def client_request_id() -> str:
     return request.headers.get("client-request-id") or request_id()
 
 
-def error_body(code: str, message: str) -> dict[str, Any]:
-    # Graph's innerError date has no fraction and no Z
-    date = sandbox().clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S")
-    return {
-        "error": {
-            "code": code,
-            "message": message,
-            "innerError": {
-                "date": date,
-                "request-id": request_id(),
-                "client-request-id": client_request_id(),
-            },
+def error_body(code: str, message: str, inner_error: bool = True) -> dict[str, Any]:
+    error: dict[str, Any] = {"code": code, "message": message}
+    if inner_error:
+        # Graph's innerError date has no fraction and no Z
+        error["innerError"] = {
+            "date": sandbox().clock.utcnow().strftime("%Y-%m-%dT%H:%M:%S"),
+            "request-id": request_id(),
+            "client-request-id": client_request_id(),
         }
-    }
+    return {"error": error}
 
 
-def error_response(status: int, code: str, message: str) -> Response:
-    response = Response(json.dumps(error_body(code, message)), status=status)
+def error_response(status: int, code: str, message: str, inner_error: bool = True) -> Response:
+    response = Response(json.dumps(error_body(code, message, inner_error)), status=status)
     response.headers["Content-Type"] = "application/json"
     return response
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from urllib.parse import urlencode
 
 from flask import Response, request
@@ -22,6 +23,9 @@ from graphpost.sandbox.graph.wire import (
     request_json,
 )
 
+# every mail route is served by Exchange, so Outlook's per-mailbox throttling applies
+outlook_route = partial(route, outlook=True)
+
 READ = {"Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"}
 READ_APP = {"Mail.ReadBasic.All", "Mail.Read", "Mail.ReadWrite"}
 READ_CONTENT = {"Mail.Read", "Mail.ReadWrite"}
@@ -41,7 +45,7 @@ def _mailbox(
     return user
 
 
-@route("POST", OWNER + r"/(?:microsoft\.graph\.)?sendMail")
+@outlook_route("POST", OWNER + r"/(?:microsoft\.graph\.)?sendMail")
 def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
     sender = _mailbox(sb, principal, owner, {"Mail.Send"}, {"Mail.Send"})
     refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
@@ -76,20 +80,20 @@ def _page(sb: Sandbox, user: User, folder_id: str | None, context: str) -> Respo
     return json_response(body)
 
 
-@route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)/messages")
+@outlook_route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)/messages")
 def folder_messages(sb: Sandbox, principal: Principal, owner: str, folder: str) -> Response:
     user = _mailbox(sb, principal, owner, READ, READ_APP)
     found = state.folder(sb, user, folder)
     return _page(sb, user, found["id"], f"users('{user.id}')/mailFolders('{folder}')/messages")
 
 
-@route("GET", OWNER + r"/messages")
+@outlook_route("GET", OWNER + r"/messages")
 def all_messages(sb: Sandbox, principal: Principal, owner: str) -> Response:
     user = _mailbox(sb, principal, owner, READ, READ_APP)
     return _page(sb, user, None, f"users('{user.id}')/messages")
 
 
-@route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
+@outlook_route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
 def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
     user = _mailbox(sb, principal, owner, READ, READ_APP)
     resource = state.get_message(sb, user, message_id)
@@ -100,7 +104,7 @@ def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) 
     return json_response(body)
 
 
-@route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments")
+@outlook_route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments")
 def list_attachments(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
     user = _mailbox(sb, principal, owner, READ_CONTENT, READ_APP - {"Mail.ReadBasic.All"})
     state.get_message(sb, user, message_id)
@@ -137,7 +141,7 @@ def _readable_attachment(
     )
 
 
-@route("GET", ATTACHMENT)
+@outlook_route("GET", ATTACHMENT)
 def get_attachment(
     sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
 ) -> Response:
@@ -151,7 +155,7 @@ def get_attachment(
     return json_response(body)
 
 
-@route("GET", ATTACHMENT + r"/\$value")
+@outlook_route("GET", ATTACHMENT + r"/\$value")
 def attachment_value(
     sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
 ) -> Response:

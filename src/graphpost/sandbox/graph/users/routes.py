@@ -80,7 +80,7 @@ def _photo_owner(sb: Sandbox, principal: Principal, owner: str) -> User:
     return user
 
 
-@route("GET", OWNER + r"/photo")
+@route("GET", OWNER + r"/photo", outlook=True)  # the Profile API counts as Outlook
 def photo_metadata(sb: Sandbox, principal: Principal, owner: str) -> Response:
     user = _photo_owner(sb, principal, owner)
     context = "me/photo/$entity" if owner == "me" else f"users('{user.id}')/photo/$entity"
@@ -97,7 +97,7 @@ def photo_metadata(sb: Sandbox, principal: Principal, owner: str) -> Response:
     )
 
 
-@route("GET", OWNER + r"/photo/\$value")
+@route("GET", OWNER + r"/photo/\$value", outlook=True)
 def photo_value(sb: Sandbox, principal: Principal, owner: str) -> Response:
     user = _photo_owner(sb, principal, owner)
     assert user.photo_blob is not None

@@ -1,0 +1,158 @@
+"""The sandbox's behaviour around Graph: Outlook's throttling, scripted faults, the request log."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+
+from graphpost.sandbox.process import RunningSandbox, start_sandbox
+from graphpost.sandbox.throttling import OutlookThrottle, Throttled
+
+LATENCY_MS = 800
+
+
+@pytest.fixture(scope="module")
+def slow_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningSandbox]:
+    """Every Graph request takes LATENCY_MS, so requests in flight overlap for certain."""
+    running = start_sandbox(
+        tmp_path_factory.mktemp("slow"), "--latency-ms", str(LATENCY_MS), "--userrealm-port", "0"
+    )
+    try:
+        yield running
+    finally:
+        running.stop()
+
+
+def together(sandbox: RunningSandbox, calls: list[tuple[str, str]]) -> list[httpx.Response]:
+    """Send (token, path) GETs all at once, each on its own connection."""
+    start = threading.Barrier(len(calls))
+
+    def one(call: tuple[str, str]) -> httpx.Response:
+        token, path = call
+        with sandbox.client() as http:
+            start.wait()
+            return http.get(sandbox.graph_url + path, headers={"Authorization": f"Bearer {token}"})
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(one, calls))
+
+
+def test_outlook_allows_four_requests_at_once_per_app_and_mailbox(
+    slow_sandbox: RunningSandbox,
+) -> None:
+    app = slow_sandbox.app_token()
+    ada, grace = slow_sandbox.user("ada")["id"], slow_sandbox.user("grace")["id"]
+    ada_herself = slow_sandbox.user_token("ada")
+    answers = together(
+        slow_sandbox,
+        [(app, f"/users/{ada}/messages")] * 6  # one app, one mailbox: two too many
+        + [(app, f"/users/{grace}/messages")] * 2  # another mailbox
+        + [(ada_herself, "/me/messages")] * 2,  # another app on the same mailbox
+    )
+    same = [a.status_code for a in answers[:6]]
+    assert sorted(same) == [200, 200, 200, 200, 429, 429]
+    assert [a.status_code for a in answers[6:]] == [200, 200, 200, 200]
+    refused = next(a for a in answers[:6] if a.status_code == 429)
+    assert refused.headers["Retry-After"] == "1"
+    assert refused.json() == {
+        "error": {
+            "code": "ApplicationThrottled",
+            "message": "Application is over its MailboxConcurrency limit.",
+        }
+    }
+    # directory requests are not Outlook's: no mailbox limit
+    assert [a.status_code for a in together(slow_sandbox, [(app, f"/users/{ada}")] * 6)] == [
+        200
+    ] * 6
+
+
+def test_the_ten_minute_window() -> None:
+    now = [1000.0]
+    throttle = OutlookThrottle(now=lambda: now[0], window_requests=3, window_seconds=600)
+    for _ in range(3):
+        with throttle.admit("app", "mailbox"):
+            pass
+    with pytest.raises(Throttled) as refused, throttle.admit("app", "mailbox"):
+        pass
+    assert refused.value.retry_after == 601
+    with throttle.admit("other app", "mailbox"), throttle.admit("app", "other mailbox"):
+        pass
+    now[0] += 600.5  # the first requests leave the window
+    with throttle.admit("app", "mailbox"):
+        pass
+
+
+def test_faults_are_deterministic(graph_sandbox: RunningSandbox, tmp_path: Path) -> None:
+    token = graph_sandbox.user_token("ada")
+    graph_sandbox.inject_fault("PUT", r"/fault-test/.*:/content$", 503, after=2, retry_after=2)
+    with graph_sandbox.client() as http:
+        statuses = []
+        for number in range(5):
+            answer = http.put(
+                f"{graph_sandbox.graph_url}/me/drive/root:/fault-test/chunk{number}.bin:/content",
+                headers={"Authorization": f"Bearer {token}"},
+                content=b"x",
+            )
+            statuses.append(answer.status_code)
+            if answer.status_code == 503:
+                failed = answer
+    assert statuses == [201, 201, 503, 201, 201]  # the third PUT, once
+    assert failed.headers["Retry-After"] == "2"
+    error = failed.json()["error"]
+    assert error["code"] == "serviceNotAvailable" and error["innerError"]["request-id"]
+    assert graph_sandbox.admin("GET", "/_sandbox/faults").json() == []
+
+
+def test_the_control_plane_needs_the_admin_key(graph_sandbox: RunningSandbox) -> None:
+    with graph_sandbox.client() as http:
+        base = graph_sandbox.info["portal_url"].rstrip("/")
+        assert http.get(base + "/_sandbox/requests").status_code == 401
+        assert http.post(base + "/_sandbox/faults", json={"status": 503}).status_code == 401
+        wrong = http.get(base + "/_sandbox/requests", headers={"X-Sandbox-Key": "nope"})
+        assert wrong.status_code == 401
+    assert graph_sandbox.admin("POST", "/_sandbox/faults", json={"status": 200}).status_code == 400
+
+
+def test_the_request_log_names_who_called_what_and_never_a_secret(
+    graph_sandbox: RunningSandbox,
+) -> None:
+    before = graph_sandbox.request_log()
+    last = before[-1]["seq"] if before else 0
+    token = graph_sandbox.user_token("grace")
+    with graph_sandbox.client() as http:
+        answer = http.get(
+            f"{graph_sandbox.graph_url}/me/mailFolders/inbox/messages",
+            params={"$top": "2", "code": "not-for-the-log"},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+    log = graph_sandbox.request_log(since=last)
+    entry = next(e for e in log if e["request_id"] == answer.headers["request-id"])
+    assert entry["method"] == "GET" and entry["status"] == 200 and entry["ms"] >= 0
+    assert entry["path"] == "/v1.0/me/mailFolders/inbox/messages?$top=2"
+    assert entry["client"] == graph_sandbox.info["public_app"]["client_id"]
+    assert entry["user"] == graph_sandbox.user("grace")["userPrincipalName"]
+    text = str(log)
+    assert token not in text and "not-for-the-log" not in text
+    assert not any(s in text for s in (graph_sandbox.user("grace")["password"], "Bearer"))
+    # sign-ins are logged too, without their secrets
+    daemon = graph_sandbox.info["daemon_app"]
+    with graph_sandbox.client() as http:
+        http.post(
+            f"{graph_sandbox.authority}/oauth2/v2.0/token",
+            data={
+                "grant_type": "client_credentials",
+                "client_id": daemon["client_id"],
+                "client_secret": daemon["client_secret"],
+                "scope": "https://graph.microsoft.com/.default",
+            },
+        ).raise_for_status()
+    signed_in = graph_sandbox.request_log(since=log[-1]["seq"])
+    assert [(e["method"], e["path"].rsplit("/", 3)[-3:], e["client"]) for e in signed_in] == [
+        ("POST", ["oauth2", "v2.0", "token"], daemon["client_id"])
+    ]
+    assert daemon["client_secret"] not in str(signed_in)
