@@ -6,6 +6,7 @@ import time
 from typing import Any
 
 from flask import Flask, Response, g, render_template, request
+from werkzeug.exceptions import HTTPException
 
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.requestlog import loggable_query
@@ -50,6 +51,16 @@ def create_app(sb: Sandbox) -> Flask:
         if fault.retry_after is not None:
             response.headers["Retry-After"] = f"{fault.retry_after:g}"
         return response
+
+    @app.errorhandler(Exception)
+    def _unexpected(failure: Exception) -> Response | HTTPException:
+        if isinstance(failure, HTTPException):
+            return failure
+        app.logger.exception("unexpected failure on %s %s", request.method, request.path)
+        from graphpost.sandbox.graph.wire import error_response
+
+        # a bug of ours still answers in Graph's shape, as Graph's own 500s do
+        return error_response(500, "generalException", "An unspecified error has occurred.")
 
     @app.get("/")
     def overview() -> Response:

@@ -26,6 +26,7 @@ PEOPLE = [
 
 WEB_APP_PERMISSIONS = [
     "User.Read",
+    "User.ReadWrite",  # settings kept in an open extension on the user
     "User.ReadBasic.All",
     "Mail.Send",
     "Mail.ReadWrite",

@@ -153,6 +153,16 @@ CREATE TABLE IF NOT EXISTS drive_items (
     UNIQUE (parent_id, name)
 );
 
+-- open extensions on users and messages; data is the caller's own properties
+CREATE TABLE IF NOT EXISTS extensions (
+    owner_kind TEXT NOT NULL,
+    owner_id TEXT NOT NULL,
+    name TEXT NOT NULL COLLATE NOCASE,
+    app_id TEXT NOT NULL,
+    data TEXT NOT NULL,
+    PRIMARY KEY (owner_kind, owner_id, name)
+);
+
 CREATE TABLE IF NOT EXISTS sharing_links (
     id TEXT PRIMARY KEY,
     item_id TEXT NOT NULL,

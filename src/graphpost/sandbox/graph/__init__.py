@@ -16,7 +16,9 @@ from graphpost.sandbox.throttling import Throttled
 blueprint = Blueprint("graph", __name__)
 
 # importing the areas registers their routes
+from graphpost.sandbox.graph import batch as _batch_route  # noqa: E402,F401
 from graphpost.sandbox.graph.drive import routes as _drive_routes  # noqa: E402,F401
+from graphpost.sandbox.graph.extensions import routes as _extension_routes  # noqa: E402,F401
 from graphpost.sandbox.graph.mail import routes as _mail_routes  # noqa: E402,F401
 from graphpost.sandbox.graph.users import routes as _users_routes  # noqa: E402,F401
 

@@ -9,6 +9,7 @@ from flask import Response, request
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
 from graphpost.sandbox.graph.auth import Principal, is_self, require, resolve_owner
+from graphpost.sandbox.graph.extensions import state as extensions
 from graphpost.sandbox.graph.router import OWNER, route
 from graphpost.sandbox.graph.users import state
 from graphpost.sandbox.graph.wire import GraphError, json_response, odata_context
@@ -44,6 +45,9 @@ def get_user(sb: Sandbox, principal: Principal, owner: str) -> Response:
     select = state.parse_select(request.args.get("$select"))
     context = "users/$entity" if select is None else f"users({','.join(select)})/$entity"
     body = {"@odata.context": odata_context(context), **state.user_resource(user, select)}
+    if state.parse_expand(request.args.get("$expand")):
+        body["extensions@odata.context"] = odata_context(f"users('{user.id}')/extensions")
+        body["extensions"] = extensions.listed(sb, "user", user.id)
     return json_response(body)
 
 

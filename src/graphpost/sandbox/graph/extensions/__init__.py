@@ -1,0 +1,1 @@
+"""Graph's open extensions on users (directory) and messages (Outlook)."""
