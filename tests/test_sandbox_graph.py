@@ -488,3 +488,19 @@ def test_expired_tokens_are_refused(tmp_path_factory: pytest.TempPathFactory) ->
 def test_unknown_paths_and_methods(ada: Caller) -> None:
     graph_error(ada("GET", "me/nothingHere"), 400, "BadRequest")
     graph_error(ada("DELETE", "me/sendMail"), 405, "Request_BadRequest")
+
+
+def test_photo_sizes(graph_sandbox: RunningSandbox, ada: Caller) -> None:
+    listed = ada("GET", "me/photos").json()["value"]
+    assert [p["id"] for p in listed] == ["48x48", "64x64", "96x96", "120x120", "240x240"]
+    for size in ("48x48", "120x120"):
+        assert ada("GET", f"me/photos/{size}").json()["width"] == int(size.split("x")[0])
+        png = ada("GET", f"me/photos/{size}/$value").content
+        assert png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == int(
+            size.split("x")[0]
+        )
+    assert (
+        ada("GET", "me/photo/48x48/$value").content == ada("GET", "me/photos/48x48/$value").content
+    )
+    assert ada("GET", "me/photos/240x240/$value").content == ada("GET", "me/photo/$value").content
+    graph_error(ada("GET", "me/photos/999x999/$value"), 404, "ImageNotFound")

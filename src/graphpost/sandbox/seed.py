@@ -15,6 +15,9 @@ from graphpost.sandbox.passwords import hash_secret
 from graphpost.sandbox.store import Store
 
 DOMAIN = "graphpost.test"
+PHOTO_PIXELS = 240
+# the HD sizes Graph offers up to the original's
+PHOTO_RENDITIONS = (48, 64, 96, 120)
 
 # (given name, surname, job title, office, has a photo)
 PEOPLE = [
@@ -119,8 +122,13 @@ def seed_tenant(store: Store) -> SeedSecrets:
             photo_blob = photo_type = photo_etag = None
             photo_size = None
             if has_photo:
-                png = identicon_png(upn)
+                png = identicon_png(upn, PHOTO_PIXELS)
                 photo_blob = store.write_blob_bytes(png)
+                for pixels in PHOTO_RENDITIONS:
+                    db.execute(
+                        "INSERT INTO photo_renditions (user_id, pixels, blob) VALUES (?, ?, ?)",
+                        (user_id, pixels, store.write_blob_bytes(identicon_png(upn, pixels))),
+                    )
                 photo_type, photo_size = "image/png", len(png)
                 photo_etag = '"' + hashlib.sha256(png).hexdigest()[:8].upper() + '"'
             db.execute(

@@ -38,6 +38,14 @@ CREATE TABLE IF NOT EXISTS users (
     photo_etag TEXT
 );
 
+-- smaller sizes of a user's photo (the full size is on the user's row)
+CREATE TABLE IF NOT EXISTS photo_renditions (
+    user_id TEXT NOT NULL,
+    pixels INTEGER NOT NULL,
+    blob TEXT NOT NULL,
+    PRIMARY KEY (user_id, pixels)
+);
+
 CREATE TABLE IF NOT EXISTS apps (
     client_id TEXT PRIMARY KEY,
     display_name TEXT NOT NULL,

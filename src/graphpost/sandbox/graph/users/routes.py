@@ -76,12 +76,18 @@ def list_users(sb: Sandbox, principal: Principal) -> Response:
 def _photo_owner(sb: Sandbox, principal: Principal, owner: str) -> User:
     user = _readable_user(sb, principal, owner, workload="outlook")  # photos come from Exchange
     if not user.photo_blob:
-        raise GraphError(
-            404,
-            "ImageNotFound",
-            "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
-        )
+        raise state.image_not_found()
     return user
+
+
+def _photo_metadata(sb: Sandbox, user: User, pixels: int) -> dict[str, object]:
+    return {
+        "@odata.mediaContentType": user.photo_type,
+        "@odata.mediaEtag": user.photo_etag,
+        "id": f"{pixels}x{pixels}",
+        "width": pixels,
+        "height": pixels,
+    }
 
 
 @route("GET", OWNER + r"/photo", outlook=True)  # the Profile API counts as Outlook
@@ -92,20 +98,41 @@ def photo_metadata(sb: Sandbox, principal: Principal, owner: str) -> Response:
         {
             "@odata.context": odata_context(context),
             "@odata.id": f"{sb.graph_url}/users('{user.id}@{sb.tenant_id}')/photo",
-            "@odata.mediaContentType": user.photo_type,
-            "@odata.mediaEtag": user.photo_etag,
-            "id": "240x240",
-            "width": 240,
-            "height": 240,
+            **_photo_metadata(sb, user, state.FULL_SIZE),
         }
     )
 
 
-@route("GET", OWNER + r"/photo/\$value", outlook=True)
-def photo_value(sb: Sandbox, principal: Principal, owner: str) -> Response:
+@route("GET", OWNER + r"/photos", outlook=True)
+def photo_list(sb: Sandbox, principal: Principal, owner: str) -> Response:
     user = _photo_owner(sb, principal, owner)
-    assert user.photo_blob is not None
-    response = Response(sb.store.read_blob(user.photo_blob), status=200)
+    return json_response(
+        {
+            "@odata.context": odata_context(f"users('{user.id}')/photos"),
+            "value": [
+                _photo_metadata(sb, user, pixels) for pixels, _ in state.photo_sizes(sb, user)
+            ],
+        }
+    )
+
+
+@route("GET", OWNER + r"/photos/(?P<size>[^/]+)", outlook=True)
+def photo_size_metadata(sb: Sandbox, principal: Principal, owner: str, size: str) -> Response:
+    user = _photo_owner(sb, principal, owner)
+    pixels, _ = state.photo_blob(sb, user, size)
+    body = {
+        "@odata.context": odata_context(f"users('{user.id}')/photos/$entity"),
+        **_photo_metadata(sb, user, pixels),
+    }
+    return json_response(body)
+
+
+@route("GET", OWNER + r"/photo(?:/(?P<size>[^/$]+))?/\$value", outlook=True)
+@route("GET", OWNER + r"/photos/(?P<size>[^/$]+)/\$value", outlook=True)
+def photo_value(sb: Sandbox, principal: Principal, owner: str, size: str | None = None) -> Response:
+    user = _photo_owner(sb, principal, owner)
+    _, blob = state.photo_blob(sb, user, size)
+    response = Response(sb.store.read_blob(blob), status=200)
     response.headers["Content-Type"] = user.photo_type or "image/jpeg"
     response.headers["ETag"] = user.photo_etag or ""
     return response

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
+from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
 from graphpost.sandbox.graph.wire import GraphError
 
@@ -112,3 +113,35 @@ def page_size(raw: str | None) -> int:
             f"Invalid page size specified: '{raw}'. Must be between 1 and {USERS_PAGE_MAX} inclusive.",
         )
     return int(raw)
+
+
+FULL_SIZE = 240
+
+
+def photo_sizes(sb: Sandbox, user: User) -> list[tuple[int, str]]:
+    """(pixels, blob) of every size of the user's photo, smallest first; empty without a photo."""
+    if not user.photo_blob:
+        return []
+    rows = sb.store.query(
+        "SELECT pixels, blob FROM photo_renditions WHERE user_id = ? ORDER BY pixels", user.id
+    )
+    return [(int(row["pixels"]), str(row["blob"])) for row in rows] + [(FULL_SIZE, user.photo_blob)]
+
+
+def photo_blob(sb: Sandbox, user: User, size_id: str | None) -> tuple[int, str]:
+    """The blob for `size_id` ("48x48"; None = the full size), or Graph's 404."""
+    sizes = dict(photo_sizes(sb, user))
+    if size_id is None and sizes:
+        return FULL_SIZE, sizes[FULL_SIZE]
+    width, _, height = (size_id or "").lower().partition("x")
+    if width.isdigit() and width == height and int(width) in sizes:
+        return int(width), sizes[int(width)]
+    raise image_not_found()
+
+
+def image_not_found() -> GraphError:
+    return GraphError(
+        404,
+        "ImageNotFound",
+        "Exception of type 'Microsoft.Fast.Profile.Core.Exception.ImageNotFoundException' was thrown.",
+    )
