@@ -15,6 +15,17 @@ from graphpost.sandbox.requestlog import loggable_query
 LOGGED_PREFIXES = ("/v1.0/", "/_upload/", "/_download/")
 
 
+def is_graph_path(path: str) -> bool:
+    return path == "/v1.0" or path.startswith("/v1.0/")
+
+
+GATEWAY_ERRORS = {
+    404: ("ResourceNotFound", "Resource could not be discovered."),
+    405: ("Request_BadRequest", "Specified HTTP method is not allowed for the request target."),
+    413: ("RequestEntityTooLarge", "The maximum request length supported is 4MB."),
+}
+
+
 def create_app(sb: Sandbox) -> Flask:
     from graphpost.sandbox import admin, graph
     from graphpost.sandbox.graph.drive import viewer
@@ -31,6 +42,18 @@ def create_app(sb: Sandbox) -> Flask:
     @app.before_request
     def _start_clock() -> None:
         g.started = time.perf_counter()
+        if is_graph_path(request.path):
+            from graphpost.sandbox.graph.wire import request_id
+
+            request_id()  # every Graph answer, and its log entry, carries this id
+
+    @app.after_request
+    def _graph_headers(response: Response) -> Response:
+        if is_graph_path(request.path):
+            from graphpost.sandbox.graph.wire import add_graph_headers
+
+            add_graph_headers(response)
+        return response
 
     @app.after_request
     def _log(response: Response) -> Response:
@@ -54,11 +77,17 @@ def create_app(sb: Sandbox) -> Flask:
 
     @app.errorhandler(Exception)
     def _unexpected(failure: Exception) -> Response | HTTPException:
-        if isinstance(failure, HTTPException):
-            return failure
-        app.logger.exception("unexpected failure on %s %s", request.method, request.path)
         from graphpost.sandbox.graph.wire import error_response
 
+        if isinstance(failure, HTTPException):
+            if not is_graph_path(request.path) or failure.code is None:
+                return failure
+            # what the web server refuses before Graph's routing, still in Graph's shape
+            code, message = GATEWAY_ERRORS.get(
+                failure.code, ("BadRequest", failure.description or "")
+            )
+            return error_response(failure.code, code, message)
+        app.logger.exception("unexpected failure on %s %s", request.method, request.path)
         # a bug of ours still answers in Graph's shape, as Graph's own 500s do
         return error_response(500, "generalException", "An unspecified error has occurred.")
 
@@ -102,7 +131,7 @@ def _log_entry(response: Response) -> dict[str, Any]:
         "path": request.path + ("?" + query if query else ""),
         "status": response.status_code,
         "ms": round((time.perf_counter() - g.get("started", time.perf_counter())) * 1000, 1),
-        "request_id": response.headers.get("request-id"),
+        "request_id": g.get("graph_request_id"),
         "client": client,
         "user": user.upn if user else None,
     }

@@ -24,8 +24,8 @@ class RunningSandbox:
 
     data_dir: Path
     process: subprocess.Popen[bytes]
-    info: dict[str, Any]
-    _tokens: dict[str, str] = field(default_factory=dict)
+    info: dict[str, Any] = field(repr=False)  # passwords and secrets: never in a repr or a log
+    _tokens: dict[str, str] = field(default_factory=dict, repr=False)
 
     @property
     def authority(self) -> str:

@@ -10,7 +10,7 @@ from flask import Blueprint, Response, g, request
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.graph import router
 from graphpost.sandbox.graph.auth import Principal, authenticate
-from graphpost.sandbox.graph.wire import GraphError, add_graph_headers
+from graphpost.sandbox.graph.wire import GraphError
 from graphpost.sandbox.throttling import Throttled
 
 blueprint = Blueprint("graph", __name__)
@@ -61,10 +61,3 @@ def _mailbox_of(sb: Sandbox, principal: Principal, owner: str | None) -> str | N
 @blueprint.errorhandler(GraphError)
 def _graph_error(failure: GraphError) -> Response:
     return failure.response()
-
-
-@blueprint.after_request
-def _headers(response: Response) -> Response:
-    if request.path.startswith("/v1.0/"):
-        add_graph_headers(response)
-    return response

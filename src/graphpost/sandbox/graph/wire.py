@@ -125,8 +125,15 @@ def request_json() -> dict[str, Any]:
     return body
 
 
-def ci_get(mapping: dict[str, Any], name: str, default: Any = None) -> Any:
-    """A property by name, ignoring case, as Graph reads request bodies."""
+def ci_get(mapping: Any, name: str, default: Any = None) -> Any:
+    """A property by name, ignoring case, as Graph reads request bodies; 400 when what should
+    hold it is not a JSON object."""
+    if not isinstance(mapping, dict):
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"Cannot read '{name}': a JSON object was expected in the request body.",
+        )
     if name in mapping:
         return mapping[name]
     lowered = name.lower()

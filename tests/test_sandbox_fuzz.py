@@ -1,0 +1,232 @@
+"""Bad input never gives a 5xx: hypothesis throws malformed requests at every Graph route and at
+Entra ID's endpoints; every answer is a 4xx in the right shape and the sandbox keeps serving."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from urllib.parse import quote
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from graphpost.sandbox.process import RunningSandbox, start_sandbox
+
+EXAMPLES = 250
+
+# every Graph route of the sandbox, with {x} where an id or a name goes
+ROUTES = [
+    ("GET", "me"),
+    ("GET", "users/{x}"),
+    ("GET", "users"),
+    ("GET", "me/photo"),
+    ("GET", "me/photo/$value"),
+    ("GET", "me/photos/{x}/$value"),
+    ("GET", "users/{x}/photo/$value"),
+    ("POST", "me/sendMail"),
+    ("POST", "users/{x}/sendMail"),
+    ("POST", "me/microsoft.graph.sendMail"),
+    ("GET", "me/mailFolders/{x}/messages"),
+    ("GET", "me/messages"),
+    ("GET", "me/messages/{x}"),
+    ("GET", "me/messages/{x}/attachments"),
+    ("GET", "me/messages/{x}/attachments/{x}/$value"),
+    ("POST", "me/messages/{x}/extensions"),
+    ("PATCH", "me/messages/{x}/extensions/{x}"),
+    ("PUT", "me/drive/root:/{x}:/content"),
+    ("PUT", "me/drive/root/children/{x}/content"),
+    ("PUT", "me/drive/items/{x}/content"),
+    ("GET", "me/drive/root:/{x}"),
+    ("GET", "me/drive/items/{x}"),
+    ("POST", "me/drive/items/{x}/createLink"),
+    ("POST", "me/extensions"),
+    ("PATCH", "me/extensions/{x}"),
+    ("DELETE", "me/extensions/{x}"),
+    ("POST", "$batch"),
+    ("GET", "{x}"),
+    ("DELETE", "me/sendMail"),
+]
+
+odd_text = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(
+        ["", " ", "..", "%2e%2e", "'", "()", "a:b", "x" * 600, "\u202e", "root", "inbox", "$value"]
+    ),
+)
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=30),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=12), inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+# shapes close to real payloads, so the fuzzing reaches past the first check
+payloads = st.one_of(
+    json_values,
+    st.fixed_dictionaries(
+        {
+            "message": st.fixed_dictionaries(
+                {"subject": json_values, "toRecipients": json_values, "body": json_values}
+            )
+        },
+        optional={"saveToSentItems": json_values},
+    ),
+    st.fixed_dictionaries({"type": json_values, "scope": json_values}),
+    st.fixed_dictionaries(
+        {
+            "requests": st.lists(
+                st.dictionaries(
+                    st.sampled_from(["id", "method", "url", "body", "headers", "dependsOn"]),
+                    json_values,
+                    max_size=6,
+                ),
+                max_size=25,
+            )
+        }
+    ),
+    st.fixed_dictionaries(
+        {"@odata.type": st.just("microsoft.graph.openTypeExtension"), "extensionName": json_values},
+        optional={"extra": json_values},
+    ),
+)
+query_strings = st.dictionaries(
+    st.sampled_from(
+        [
+            "$top",
+            "$skip",
+            "$select",
+            "$expand",
+            "$filter",
+            "$orderby",
+            "$skiptoken",
+            "@microsoft.graph.conflictBehavior",
+        ]
+    ),
+    odd_text | st.integers(min_value=-(10**12), max_value=10**12).map(str),
+    max_size=3,
+)
+
+
+class Target:
+    """The fuzzed sandbox, a client and tokens; its repr shows no secret in a failure report."""
+
+    def __init__(self, sandbox: RunningSandbox, http: httpx.Client) -> None:
+        self.sandbox, self.http = sandbox, http
+        self.tokens = {
+            "user": sandbox.user_token("ada"),
+            "app": sandbox.app_token(),
+            "garbage": "x.y.z",
+            "none": "",
+        }
+
+    def __repr__(self) -> str:
+        return f"Target({self.sandbox.graph_url})"
+
+
+@pytest.fixture(scope="module")
+def target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Target]:
+    sandbox = start_sandbox(
+        tmp_path_factory.mktemp("fuzz"), "--userrealm-port", "0", "--no-throttling"
+    )
+    with sandbox.client() as http:
+        try:
+            yield Target(sandbox, http)
+        finally:
+            sandbox.stop()
+
+
+def assert_graph_error(answer: httpx.Response) -> None:
+    assert answer.status_code < 500, f"{answer.status_code}: {answer.text[:300]}"
+    if answer.status_code >= 400:
+        error = answer.json()["error"]
+        assert isinstance(error["code"], str) and isinstance(error["message"], str)
+
+
+@settings(
+    max_examples=EXAMPLES,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    route=st.sampled_from(ROUTES),
+    fill=odd_text,
+    body=st.one_of(payloads.map(lambda v: json.dumps(v).encode()), st.binary(max_size=200)),
+    query=query_strings,
+    token=st.sampled_from(["user", "app", "garbage", "none"]),
+    content_type=st.sampled_from(
+        ["application/json", "text/plain", "application/octet-stream", ""]
+    ),
+)
+def test_graph_routes_answer_bad_input_with_4xx(
+    target: Target,
+    route: tuple[str, str],
+    fill: str,
+    body: bytes,
+    query: dict[str, str],
+    token: str,
+    content_type: str,
+) -> None:
+    sandbox, http, tokens = target.sandbox, target.http, target.tokens
+    method, template = route
+    path = template.replace("{x}", quote(fill, safe="") or "x")
+    headers = {"Authorization": f"Bearer {tokens[token]}"} if tokens[token] else {}
+    if content_type:
+        headers["Content-Type"] = content_type
+    answer = http.request(
+        method,
+        f"{sandbox.graph_url}/{path}",
+        params=query,
+        headers=headers,
+        content=body if method != "GET" else None,
+    )
+    assert_graph_error(answer)
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    endpoint=st.sampled_from(["oauth2/v2.0/token", "oauth2/v2.0/devicecode"]),
+    form=st.dictionaries(
+        st.sampled_from(
+            [
+                "grant_type",
+                "client_id",
+                "client_secret",
+                "scope",
+                "code",
+                "redirect_uri",
+                "code_verifier",
+                "refresh_token",
+                "username",
+                "password",
+                "device_code",
+            ]
+        ),
+        odd_text,
+        max_size=6,
+    ),
+)
+def test_entra_endpoints_answer_bad_input_with_4xx(
+    target: Target, endpoint: str, form: dict[str, str]
+) -> None:
+    sandbox, http = target.sandbox, target.http
+    answer = http.post(f"{sandbox.authority}/{endpoint}", data=form)
+    assert answer.status_code < 500, answer.text[:300]
+    if answer.status_code >= 400:
+        body = answer.json()
+        assert body["error"] and body["error_description"].startswith("AADSTS")
+
+
+def test_the_sandbox_keeps_serving(
+    target: Target,
+) -> None:
+    sandbox, http, tokens = target.sandbox, target.http, target.tokens
+    answer = http.get(
+        f"{sandbox.graph_url}/me", headers={"Authorization": f"Bearer {tokens['user']}"}
+    )
+    assert answer.status_code == 200 and sandbox.process.poll() is None
