@@ -3,35 +3,20 @@
 from __future__ import annotations
 
 import base64
-import hashlib
 import re
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from graphpost.config import Settings
 from graphpost.sandbox.process import RunningSandbox
 from graphpost.web import create_app
 from graphpost.web.serve import WebServer
+from tests.support.chromium import ARTIFACTS, chromium
 
 pytestmark = pytest.mark.browser
-
-CHROMIUM = "/usr/bin/chromium"
-ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
-
-
-def spki_hash(cert_file: Path) -> str:
-    """Chromium trusts exactly this certificate with --ignore-certificate-errors-spki-list."""
-    cert = x509.load_pem_x509_certificate(cert_file.read_bytes())
-    der = cert.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    )
-    return base64.b64encode(hashlib.sha256(der).digest()).decode()
 
 
 @pytest.fixture(scope="module")
@@ -51,28 +36,8 @@ def web_url(
 
 @pytest.fixture(scope="module")
 def browser(graph_sandbox: RunningSandbox) -> Iterator[Any]:
-    from playwright import sync_api as playwright_api
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's chromium (./dev test does)")
-    with playwright_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                # trust the sandbox's own server certificate, and nothing else extra
-                f"--ignore-certificate-errors-spki-list={spki_hash(graph_sandbox.data_dir / 'server-cert.pem')}",
-            ],
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
+    with chromium(graph_sandbox.data_dir / "server-cert.pem") as launched:
+        yield launched
 
 
 def graph_get(sandbox: RunningSandbox, path: str) -> Any:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from flask import Flask, Response, g, render_template, request
+from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from graphpost.sandbox.context import Sandbox, sandbox
@@ -30,6 +30,7 @@ def create_app(sb: Sandbox) -> Flask:
     from graphpost.sandbox import admin, graph
     from graphpost.sandbox.graph.drive import viewer
     from graphpost.sandbox.identity.endpoints import identity_blueprint
+    from graphpost.sandbox.portal import views as portal
 
     app = Flask(__name__)
     app.extensions["graphpost_sandbox"] = sb
@@ -38,6 +39,7 @@ def create_app(sb: Sandbox) -> Flask:
     app.register_blueprint(graph.blueprint)
     app.register_blueprint(viewer.blueprint)
     app.register_blueprint(admin.blueprint)
+    app.register_blueprint(portal.blueprint)
 
     @app.before_request
     def _start_clock() -> None:
@@ -90,26 +92,6 @@ def create_app(sb: Sandbox) -> Flask:
         app.logger.exception("unexpected failure on %s %s", request.method, request.path)
         # a bug of ours still answers in Graph's shape, as Graph's own 500s do
         return error_response(500, "generalException", "An unspecified error has occurred.")
-
-    @app.get("/")
-    def overview() -> Response:
-        current = sandbox()
-        users = current.directory.users()
-        counts = {
-            row["user_id"]: row["n"]
-            for row in current.store.query(
-                "SELECT user_id, COUNT(*) AS n FROM messages GROUP BY user_id"
-            )
-        }
-        return Response(
-            render_template(
-                "portal/index.html",
-                sb=current,
-                users=users,
-                counts=counts,
-                apps=current.directory.apps(),
-            )
-        )
 
     return app
 

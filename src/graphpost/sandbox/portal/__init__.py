@@ -1,0 +1,1 @@
+"""The portal: every mailbox, outbound mail, drive, sharing link and request of the sandbox, in a browser."""
