@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from azure.core.credentials import AccessToken
 from azure.identity.aio import ClientSecretCredential
+from kiota_abstractions.base_request_configuration import RequestConfiguration
 from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
@@ -129,9 +130,7 @@ def test_send_mail_paging_and_attachments(graph_sandbox: RunningSandbox) -> None
                 )
             )
         query = MessagesRequestBuilder.MessagesRequestBuilderGetQueryParameters(top=2)
-        config = MessagesRequestBuilder.MessagesRequestBuilderGetRequestConfiguration(
-            query_parameters=query
-        )
+        config = RequestConfiguration(query_parameters=query)
         first = await app.users.by_user_id(katherine["id"]).messages.get(
             request_configuration=config
         )
