@@ -107,29 +107,34 @@ def _user(row: object) -> User:
 
 
 class Directory:
+    """Lookups of people are answered from memory: nothing in the sandbox changes a user's row
+    while it runs, and every Graph request looks someone up."""
+
     def __init__(self, store: Store) -> None:
         self.store = store
+        self._users: dict[str, User] = {}
+        self._by_address: dict[str, User] = {}
+        self._load_users()
+
+    def _load_users(self) -> None:
+        users = [_user(row) for row in self.store.query("SELECT * FROM users ORDER BY rowid")]
+        self._ordered = users
+        self._users = {key.lower(): user for user in users for key in (user.id, user.upn)}
+        # the primary address wins over a UPN that happens to equal another user's address
+        self._by_address = {user.upn.lower(): user for user in users}
+        self._by_address.update({user.mail.lower(): user for user in users if user.mail})
 
     # users
 
     def user(self, id_or_upn: str) -> User | None:
-        row = self.store.query_one(
-            "SELECT * FROM users WHERE id = ? COLLATE NOCASE OR upn = ?", id_or_upn, id_or_upn
-        )
-        return None if row is None else _user(row)
+        return self._users.get(id_or_upn.lower())
 
     def user_by_address(self, address: str) -> User | None:
         """The mailbox owner for an SMTP address (primary mail or UPN, case-insensitive)."""
-        row = self.store.query_one(
-            "SELECT * FROM users WHERE mail = ? OR upn = ? ORDER BY mail = ? DESC",
-            address,
-            address,
-            address,
-        )
-        return None if row is None else _user(row)
+        return self._by_address.get(address.lower())
 
     def users(self) -> list[User]:
-        return [_user(row) for row in self.store.query("SELECT * FROM users ORDER BY rowid")]
+        return list(self._ordered)
 
     def check_password(self, username: str, password: str) -> User | None:
         row = self.store.query_one("SELECT * FROM users WHERE upn = ?", username)

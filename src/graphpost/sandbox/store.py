@@ -120,6 +120,7 @@ CREATE TABLE IF NOT EXISTS messages (
 );
 CREATE INDEX IF NOT EXISTS messages_by_folder ON messages (folder_id, received DESC, seq DESC);
 CREATE INDEX IF NOT EXISTS messages_by_user ON messages (user_id, received DESC, seq DESC);
+CREATE INDEX IF NOT EXISTS messages_by_seq ON messages (seq);
 
 CREATE TABLE IF NOT EXISTS attachments (
     id TEXT PRIMARY KEY,
@@ -193,6 +194,7 @@ class Store:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = root / "sandbox.db"
         self._local = threading.local()
+        self._write_lock = threading.Lock()
         self._connection().executescript(SCHEMA)  # runs in its own transaction
 
     def _connection(self) -> sqlite3.Connection:
@@ -214,13 +216,15 @@ class Store:
         if db.in_transaction:  # nested use joins the outer transaction
             yield db
             return
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
+        # writers queue on a lock of ours: SQLite's own busy handler waits by sleeping
+        with self._write_lock:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
 
     def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self._connection().execute(sql, args).fetchall()

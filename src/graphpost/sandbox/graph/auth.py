@@ -5,6 +5,7 @@ Graph knows Entra ID only by its published signing keys, as the real one does.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import Any
 
@@ -55,6 +56,17 @@ def _unauthorized(sb: Sandbox, message: str) -> GraphError:
     )
 
 
+_KEYS: dict[str, jwt.PyJWK] = {}
+
+
+def _verification_key(sb: Sandbox) -> jwt.PyJWK:
+    """The published signing key, parsed once per key id (parsing it costs more than verifying)."""
+    key = _KEYS.get(sb.signing_key.kid)
+    if key is None:
+        key = _KEYS[sb.signing_key.kid] = jwt.PyJWK(sb.signing_key.jwk(""))
+    return key
+
+
 def authenticate(sb: Sandbox) -> Principal:
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
@@ -62,32 +74,12 @@ def authenticate(sb: Sandbox) -> Principal:
         raise _unauthorized(sb, "Access token is empty.")
     if scheme.lower() != "bearer" or token.count(".") != 2:
         raise _unauthorized(sb, "CompactToken parsing failed with error code: 80049217")
-    try:
-        unverified = jwt.get_unverified_header(token)
-    except jwt.PyJWTError:
-        raise _unauthorized(sb, "CompactToken parsing failed with error code: 80049217") from None
-    if unverified.get("kid") != sb.signing_key.kid:
-        raise _unauthorized(sb, "Access token validation failure. Invalid x5t claim.")
-    key = jwt.PyJWK(sb.signing_key.jwk(""))
-    try:
-        # lifetime is checked below against the sandbox's clock, which tests may move
-        claims: dict[str, Any] = jwt.decode(
-            token,
-            key.key,
-            algorithms=["RS256"],
-            options={
-                "verify_exp": False,
-                "verify_nbf": False,
-                "verify_iat": False,
-                "verify_aud": False,
-            },
-        )
-    except jwt.PyJWTError:
-        raise _unauthorized(sb, "Access token validation failure.") from None
+    claims = _signed_claims(sb, token)
     if claims.get("aud") not in (GRAPH_APP_ID, GRAPH_RESOURCE, GRAPH_RESOURCE + "/"):
         raise _unauthorized(sb, "Access token validation failure. Invalid audience.")
     if claims.get("iss") != f"https://sts.windows.net/{sb.tenant_id}/":
         raise _unauthorized(sb, "Access token validation failure. Invalid issuer.")
+    # lifetime against the sandbox's clock, which tests may move
     now = sb.clock.now()
     if not (
         claims.get("nbf", 0) - CLOCK_SKEW_SECONDS
@@ -103,6 +95,43 @@ def authenticate(sb: Sandbox) -> Principal:
         scopes=frozenset(str(claims.get("scp", "")).split()),
         roles=frozenset(claims.get("roles", [])),
     )
+
+
+VERIFIED_TOKENS_KEPT = 4096
+
+
+@functools.lru_cache(maxsize=VERIFIED_TOKENS_KEPT)
+def _verify(token: str, kid: str, key: jwt.PyJWK) -> dict[str, Any] | str:
+    """The claims of a token whose signature `key` verifies, or why it does not; a client sends
+    the same token many times, and checking it costs more than most requests."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError:
+        return "CompactToken parsing failed with error code: 80049217"
+    if header.get("kid") != kid:
+        return "Access token validation failure. Invalid x5t claim."
+    try:
+        claims: dict[str, Any] = jwt.decode(
+            token,
+            key.key,
+            algorithms=["RS256"],
+            options={
+                "verify_exp": False,
+                "verify_nbf": False,
+                "verify_iat": False,
+                "verify_aud": False,
+            },
+        )
+    except jwt.PyJWTError:
+        return "Access token validation failure."
+    return claims
+
+
+def _signed_claims(sb: Sandbox, token: str) -> dict[str, Any]:
+    outcome = _verify(token, sb.signing_key.kid, _verification_key(sb))
+    if isinstance(outcome, str):
+        raise _unauthorized(sb, outcome)
+    return outcome
 
 
 def require(
