@@ -29,6 +29,7 @@ GATEWAY_ERRORS = {
 def create_app(sb: Sandbox) -> Flask:
     from graphpost.sandbox import admin, graph
     from graphpost.sandbox.graph.drive import viewer
+    from graphpost.sandbox.graph.mail import uploads as outlook_uploads
     from graphpost.sandbox.identity.endpoints import identity_blueprint
     from graphpost.sandbox.portal import views as portal
 
@@ -40,6 +41,7 @@ def create_app(sb: Sandbox) -> Flask:
     app.register_blueprint(viewer.blueprint)
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(portal.blueprint)
+    app.register_blueprint(outlook_uploads.blueprint)
 
     @app.before_request
     def _start_clock() -> None:

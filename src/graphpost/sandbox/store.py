@@ -12,7 +12,7 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -135,6 +135,21 @@ CREATE TABLE IF NOT EXISTS attachments (
     blob TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS attachments_by_message ON attachments (message_id, position);
+
+-- large attachments arriving in chunks; the bytes so far are in the part file
+CREATE TABLE IF NOT EXISTS attachment_sessions (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    message_id TEXT NOT NULL,
+    name TEXT NOT NULL,
+    content_type TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    is_inline INTEGER NOT NULL,
+    content_id TEXT,
+    received INTEGER NOT NULL DEFAULT 0,
+    expires REAL NOT NULL
+);
 
 -- mail for addresses outside the tenant: kept, never delivered anywhere
 CREATE TABLE IF NOT EXISTS outbound_mail (
@@ -269,6 +284,38 @@ class Store:
             os.fsync(out.fileno())
         os.replace(temporary, final)
         _fsync_dir(final.parent)
+
+    def part_path(self, name: str) -> Path:
+        """A file that grows chunk by chunk (an upload session's bytes so far)."""
+        folder = self.root / "parts"
+        folder.mkdir(exist_ok=True)
+        return folder / name
+
+    def append_part(self, name: str, offset: int, chunks: Iterable[bytes]) -> int:
+        """Write `chunks` at `offset` of the part file (dropping anything after it, which a crash
+        may have left unacknowledged), fsync, and return the new length."""
+        path = self.part_path(name)
+        with open(path, "ab" if path.exists() else "wb") as out:
+            out.truncate(offset)
+            out.seek(offset)
+            for chunk in chunks:
+                out.write(chunk)
+            out.flush()
+            os.fsync(out.fileno())
+            return out.tell()
+
+    def seal_part(self, name: str) -> str:
+        """A complete part file becomes a blob; returns the blob's name."""
+        blob = secrets.token_hex(16)
+        final = self.blob_path(blob)
+        final.parent.mkdir(exist_ok=True)
+        os.replace(self.part_path(name), final)
+        _fsync_dir(final.parent)
+        return blob
+
+    def drop_part(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self.part_path(name).unlink()
 
     def read_blob(self, name: str) -> bytes:
         return self.blob_path(name).read_bytes()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import partial
 from urllib.parse import urlencode
 
@@ -10,7 +11,7 @@ from flask import Response, request
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
 from graphpost.sandbox.graph.auth import Principal, is_self, require, resolve_owner
-from graphpost.sandbox.graph.mail import state
+from graphpost.sandbox.graph.mail import query, sessions, state, uploads
 from graphpost.sandbox.graph.router import OWNER, route
 from graphpost.sandbox.graph.wire import (
     GraphError,
@@ -56,7 +57,7 @@ def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
     return empty_response(202)
 
 
-def _page(sb: Sandbox, user: User, folder_id: str | None, context: str) -> Response:
+def _page(sb: Sandbox, user: User, in_folder: str | None, context: str) -> Response:
     top = state.page_size(request.args.get("$top"))
     skip_raw = request.args.get("$skip", "0")
     if not skip_raw.isdigit():
@@ -66,9 +67,20 @@ def _page(sb: Sandbox, user: User, folder_id: str | None, context: str) -> Respo
             f"The value '{skip_raw}' of parameter '$skip' is not valid.",
         )
     skip = int(skip_raw)
-    messages, more = state.list_messages(sb, user, folder_id, top, skip)
+    predicate: query.Predicate | None = None
+    filtered: list[str] = []
+    if request.args.get("$filter"):
+        predicate, filtered = query.parse_filter(request.args["$filter"])
+    order = query.parse_orderby(request.args.get("$orderby"))
+    query.check_filter_and_order(filtered, order, "$orderby" in request.args)
+    counted = request.args.get("$count", "").lower()
+    if counted not in ("", "true", "false"):
+        raise GraphError(400, "BadRequest", f"'{counted}' is not a valid value for $count.")
+    messages, more, total = state.list_messages(sb, user, in_folder, top, skip, predicate, order)
     select = request.args.get("$select")
     body: dict[str, object] = {"@odata.context": odata_context(context)}
+    if counted == "true":
+        body["@odata.count"] = total
     body["value"] = [state.select_properties(m, select) for m in messages]
     if more:
         params = {k: v for k, v in request.args.items() if k not in ("$skip", "$top")}
@@ -78,6 +90,85 @@ def _page(sb: Sandbox, user: User, folder_id: str | None, context: str) -> Respo
             f"{sb.graph_url}/{request.path.split('/v1.0/', 1)[1]}?{urlencode(params, safe='$,')}"
         )
     return json_response(body)
+
+
+WRITE = {"Mail.ReadWrite"}
+
+
+def _message_context(user: User) -> str:
+    return odata_context(f"users('{user.id}')/messages/$entity")
+
+
+@outlook_route("GET", OWNER + r"/mailFolders")
+def list_folders(sb: Sandbox, principal: Principal, owner: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ, READ_APP)
+    return json_response(
+        {
+            "@odata.context": odata_context(f"users('{user.id}')/mailFolders"),
+            "value": state.folders(sb, user),
+        }
+    )
+
+
+@outlook_route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)")
+def get_folder(sb: Sandbox, principal: Principal, owner: str, folder: str) -> Response:
+    user = _mailbox(sb, principal, owner, READ, READ_APP)
+    body = {
+        "@odata.context": odata_context(f"users('{user.id}')/mailFolders/$entity"),
+        **state.folder_resource(sb, state.folder(sb, user, folder)),
+    }
+    return json_response(body)
+
+
+@outlook_route("POST", OWNER + r"/(?:mailFolders/(?P<folder>[^/]+)/)?messages")
+def create_draft(
+    sb: Sandbox, principal: Principal, owner: str, folder: str | None = None
+) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
+    target = state.folder(sb, user, folder or "drafts")
+    created = state.create_draft(sb, user, target["id"], request_json())
+    return json_response({"@odata.context": _message_context(user), **created}, 201)
+
+
+@outlook_route("PATCH", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
+def update_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    updated = state.update_message(sb, user, message_id, request_json())
+    return json_response({"@odata.context": _message_context(user), **updated})
+
+
+@outlook_route("DELETE", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
+def delete_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    state.delete_message(sb, user, message_id)
+    return empty_response(204)
+
+
+@outlook_route(
+    "POST",
+    OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/(?:microsoft\.graph\.)?send",
+)
+def send_draft(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, {"Mail.Send"}, {"Mail.Send"})
+    state.send_draft(sb, user, message_id)
+    return empty_response(202)
+
+
+@outlook_route(
+    "POST",
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/(?:microsoft\.graph\.)?(?P<action>move|copy)",
+)
+def move_message(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str, action: str
+) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    destination = ci_get(request_json(), "destinationId")
+    moved = state.move_message(
+        sb, user, message_id, destination, keep_original=action.lower() == "copy"
+    )
+    return json_response({"@odata.context": _message_context(user), **moved}, 201)
 
 
 @outlook_route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)/messages")
@@ -163,3 +254,45 @@ def attachment_value(
     response = Response(sb.store.read_blob(str(row["blob"])), status=200)
     response.headers["Content-Type"] = str(row["content_type"])
     return response
+
+
+@outlook_route(
+    "POST", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments"
+)
+def add_attachment(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
+    added = state.add_attachment(sb, user, message_id, request_json())
+    context = odata_context(f"users('{user.id}')/messages('{message_id}')/attachments/$entity")
+    return json_response({"@odata.context": context, **added}, 201)
+
+
+@outlook_route("DELETE", ATTACHMENT)
+def delete_attachment(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
+) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    state.delete_attachment(sb, user, message_id, attachment_id)
+    return empty_response(204)
+
+
+@outlook_route(
+    "POST",
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments/(?:microsoft\.graph\.)?createUploadSession",
+)
+def create_upload_session(
+    sb: Sandbox, principal: Principal, owner: str, message_id: str
+) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    session, token = sessions.create(sb, user, message_id, request_json())
+    expires = datetime.fromtimestamp(session.expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
+    return json_response(
+        {
+            "@odata.context": odata_context("microsoft.graph.uploadSession"),
+            "uploadUrl": uploads.upload_url(sb.base_url, session.id, token),
+            "expirationDateTime": expires,
+            "nextExpectedRanges": ["0-"],
+        },
+        201,
+    )

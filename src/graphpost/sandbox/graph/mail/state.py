@@ -18,7 +18,8 @@ from typing import Any
 
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
-from graphpost.sandbox.graph.wire import GraphError, ci_get
+from graphpost.sandbox.graph.mail import query
+from graphpost.sandbox.graph.wire import GraphError, as_bool, ci_get
 from graphpost.sandbox.seed import outlook_id
 
 INLINE_ATTACHMENT_LIMIT = 3 * 1024 * 1024  # "under 3 MB" for attachments sent inline
@@ -30,6 +31,9 @@ ADDRESS = re.compile(
 _TAG = re.compile(r"<[^>]+>")
 _HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
+_BODY = re.compile(r"<body>(.*)</body>", re.DOTALL | re.IGNORECASE)
+# the tenant's largest message; Exchange's default is 35 MB, raised by admins up to 150 MB
+MESSAGE_SIZE_LIMIT = 150 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -52,6 +56,7 @@ class OutgoingMessage:
     reply_to: list[str]
     importance: str
     attachments: list[Attachment]
+    categories: tuple[str, ...] | list[str] = ()
 
 
 def invalid_recipient(address: str) -> GraphError:
@@ -63,7 +68,7 @@ def invalid_recipient(address: str) -> GraphError:
     )
 
 
-def _addresses(message: dict[str, Any], name: str) -> list[str]:
+def _addresses(message: dict[str, Any], name: str, draft: bool = False) -> list[str]:
     items = ci_get(message, name) or []
     if not isinstance(items, list):
         raise GraphError(
@@ -73,7 +78,10 @@ def _addresses(message: dict[str, Any], name: str) -> list[str]:
     for item in items:
         email = ci_get(item, "emailAddress") if isinstance(item, dict) else None
         address = ci_get(email, "address") if isinstance(email, dict) else None
-        if not isinstance(address, str) or not ADDRESS.match(address.strip()):
+        if not isinstance(address, str) or not (
+            address.strip() if draft else ADDRESS.match(address.strip())
+        ):
+            # a draft keeps any address; sending checks them
             raise invalid_recipient(address if isinstance(address, str) else json.dumps(item))
         addresses.append(address.strip())
     return addresses
@@ -89,7 +97,7 @@ def _enum(value: Any, allowed: tuple[str, ...], default: str, name: str) -> str:
     )
 
 
-def parse_message(message: Any) -> OutgoingMessage:
+def parse_message(message: Any, draft: bool = False) -> OutgoingMessage:
     """A message from a request body, validated as Outlook validates it."""
     if not isinstance(message, dict):
         raise GraphError(
@@ -103,15 +111,24 @@ def parse_message(message: Any) -> OutgoingMessage:
         subject=str(ci_get(message, "subject") or ""),
         body_type=_enum(ci_get(body, "contentType"), ("html", "text"), "text", "ContentType"),
         body=str(ci_get(body, "content") or ""),
-        to=_addresses(message, "toRecipients"),
-        cc=_addresses(message, "ccRecipients"),
-        bcc=_addresses(message, "bccRecipients"),
-        reply_to=_addresses(message, "replyTo"),
+        to=_addresses(message, "toRecipients", draft),
+        cc=_addresses(message, "ccRecipients", draft),
+        bcc=_addresses(message, "bccRecipients", draft),
+        reply_to=_addresses(message, "replyTo", draft),
         importance=_enum(
             ci_get(message, "importance"), ("low", "normal", "high"), "normal", "Importance"
         ),
         attachments=attachments,
+        categories=_categories(ci_get(message, "categories")),
     )
+
+
+def _categories(value: Any) -> list[str]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+        raise GraphError(400, "ErrorInvalidProperty", "categories must be a list of strings.")
+    return value
 
 
 def parse_file_attachment(item: Any) -> Attachment:
@@ -170,7 +187,7 @@ def recipient(sb: Sandbox, address: str) -> dict[str, Any]:
     return {"emailAddress": {"name": user.display_name if user else address, "address": address}}
 
 
-def _folder_id(sb: Sandbox, user_id: str, well_known: str) -> str:
+def folder_id(sb: Sandbox, user_id: str, well_known: str) -> str:
     row = sb.store.query_one(
         "SELECT id FROM mail_folders WHERE user_id = ? AND well_known_name = ?", user_id, well_known
     )
@@ -194,93 +211,165 @@ def folder(sb: Sandbox, user: User, name_or_id: str) -> dict[str, Any]:
     return dict(row)
 
 
+@dataclass(frozen=True)
+class StoredAttachment:
+    """An attachment whose bytes are already a blob (shared by every copy of a message)."""
+
+    name: str
+    content_type: str
+    size: int
+    is_inline: bool
+    content_id: str | None
+    blob: str
+
+
+def store_attachments(sb: Sandbox, attachments: list[Attachment]) -> list[StoredAttachment]:
+    return [
+        StoredAttachment(
+            a.name,
+            a.content_type,
+            len(a.content),
+            a.is_inline,
+            a.content_id,
+            sb.store.write_blob_bytes(a.content),
+        )
+        for a in attachments
+    ]
+
+
+def no_recipients() -> GraphError:
+    return GraphError(
+        400,
+        "ErrorInvalidRecipients",
+        "At least one recipient is not valid., A message can't be sent because it contains no recipients.",
+    )
+
+
+def check_message_size(message: OutgoingMessage, attachments: list[StoredAttachment]) -> None:
+    total = len(message.body.encode()) + sum(a.size for a in attachments)
+    if total > MESSAGE_SIZE_LIMIT:
+        raise GraphError(
+            413,
+            "ErrorMessageSizeExceeded",
+            f"The message exceeds the maximum supported size of {MESSAGE_SIZE_LIMIT // (1024 * 1024)} MB.",
+        )
+
+
 def send(sb: Sandbox, sender: User, message: OutgoingMessage, save_to_sent_items: bool) -> None:
-    """Deliver to every tenant mailbox among the recipients, keep outside mail as outbound."""
+    """sendMail: deliver a message given whole in the request."""
+    deliver(sb, sender, message, store_attachments(sb, message.attachments), save_to_sent_items)
+
+
+def deliver(
+    sb: Sandbox,
+    sender: User,
+    message: OutgoingMessage,
+    attachments: list[StoredAttachment],
+    save_to_sent_items: bool,
+    draft_id: str | None = None,
+) -> None:
+    """Deliver to every tenant mailbox among the recipients, keep outside mail as outbound; a
+    sent draft leaves the Drafts folder in the same transaction."""
     everyone = list(dict.fromkeys(a.lower() for a in message.to + message.cc + message.bcc))
     if not everyone:
-        raise GraphError(
-            400,
-            "ErrorInvalidRecipients",
-            "At least one recipient is not valid., A message can't be sent because it contains no recipients.",
-        )
+        raise no_recipients()
+    for address in everyone:
+        if not ADDRESS.match(address):
+            raise invalid_recipient(address)
+    check_message_size(message, attachments)
     now = sb.clock.iso()
-    internet_id = f"<{secrets.token_hex(16).upper()}@{sb.tenant_domain}>"
-    conversation = outlook_id("AAQkA")
-    blobs = [sb.store.write_blob_bytes(a.content) for a in message.attachments]
-    common: dict[str, Any] = {
-        "createdDateTime": now,
-        "lastModifiedDateTime": now,
-        "categories": [],
-        "receivedDateTime": now,
-        "sentDateTime": now,
-        "hasAttachments": any(not a.is_inline for a in message.attachments),
-        "internetMessageId": internet_id,
-        "subject": message.subject,
-        "bodyPreview": body_preview(message.body_type, message.body),
-        "importance": message.importance,
-        "conversationId": conversation,
-        "isDeliveryReceiptRequested": False,
-        "isReadReceiptRequested": False,
-        "isDraft": False,
-        "inferenceClassification": "focused",
-        "body": {
-            "contentType": message.body_type,
-            "content": stored_body(message.body_type, message.body),
-        },
-        "sender": {
-            "emailAddress": {"name": sender.display_name, "address": sender.mail or sender.upn}
-        },
-        "from": {
-            "emailAddress": {"name": sender.display_name, "address": sender.mail or sender.upn}
-        },
-        "toRecipients": [recipient(sb, a) for a in message.to],
-        "ccRecipients": [recipient(sb, a) for a in message.cc],
-        "replyTo": [recipient(sb, a) for a in message.reply_to],
-        "flag": {"flagStatus": "notFlagged"},
-    }
+    common = message_resource(sb, message, now, attachments)
+    common.update(
+        internetMessageId=f"<{secrets.token_hex(16).upper()}@{sb.tenant_domain}>",
+        conversationId=outlook_id("AAQkA"),
+        isDraft=False,
+        sender=mailbox_address(sender),
+        **{"from": mailbox_address(sender)},
+    )
     outside: list[str] = []
     with sb.store.transaction() as db:
         if save_to_sent_items:
             sent = dict(common, isRead=True, bccRecipients=[recipient(sb, a) for a in message.bcc])
-            sent_id = _store_message(
-                sb, db, sender.id, _folder_id(sb, sender.id, "sentitems"), sent, message, blobs
+            sent_id = store_message(
+                sb, db, sender.id, folder_id(sb, sender.id, "sentitems"), sent, attachments
             )
         else:
             sent_id = ""
+        bcc = {a.lower() for a in message.bcc}
         for address in everyone:
             owner = sb.directory.user_by_address(address)
             if owner is None:
                 outside.append(address)
                 continue
-            # recipients never see the Bcc line
-            delivered = dict(common, isRead=False, bccRecipients=[])
-            if address in (a.lower() for a in message.bcc):
-                delivered["bccRecipients"] = [recipient(sb, address)]
-            _store_message(
-                sb, db, owner.id, _folder_id(sb, owner.id, "inbox"), delivered, message, blobs
+            # recipients never see the Bcc line, except their own address on their copy
+            delivered = dict(
+                common,
+                isRead=False,
+                bccRecipients=[recipient(sb, address)] if address in bcc else [],
+            )
+            store_message(
+                sb, db, owner.id, folder_id(sb, owner.id, "inbox"), delivered, attachments
             )
         if outside:
             db.execute(
                 "INSERT INTO outbound_mail (id, sender_id, message_id, recipients, created) VALUES (?, ?, ?, ?, ?)",
                 (outlook_id("AAMkAO"), sender.id, sent_id, json.dumps(outside), now),
             )
+        if draft_id:
+            _remove(sb, db, draft_id)
 
 
-def _store_message(
+def mailbox_address(user: User) -> dict[str, Any]:
+    return {"emailAddress": {"name": user.display_name, "address": user.mail or user.upn}}
+
+
+def message_resource(
+    sb: Sandbox, message: OutgoingMessage, now: str, attachments: list[StoredAttachment]
+) -> dict[str, Any]:
+    """The properties Outlook keeps for a message, as it returns them."""
+    return {
+        "createdDateTime": now,
+        "lastModifiedDateTime": now,
+        "categories": list(message.categories),
+        "receivedDateTime": now,
+        "sentDateTime": now,
+        "hasAttachments": any(not a.is_inline for a in attachments),
+        "subject": message.subject,
+        "bodyPreview": body_preview(message.body_type, message.body),
+        "importance": message.importance,
+        "isDeliveryReceiptRequested": False,
+        "isReadReceiptRequested": False,
+        "inferenceClassification": "focused",
+        "body": {
+            "contentType": message.body_type,
+            "content": stored_body(message.body_type, message.body),
+        },
+        "toRecipients": [recipient(sb, a) for a in message.to],
+        "ccRecipients": [recipient(sb, a) for a in message.cc],
+        "bccRecipients": [recipient(sb, a) for a in message.bcc],
+        "replyTo": [recipient(sb, a) for a in message.reply_to],
+        "flag": {"flagStatus": "notFlagged"},
+    }
+
+
+def _new_change_key() -> str:
+    return "CQAAABYAAA" + secrets.token_urlsafe(18)
+
+
+def store_message(
     sb: Sandbox,
     db: Any,
     user_id: str,
-    folder_id: str,
+    in_folder: str,
     resource: dict[str, Any],
-    message: OutgoingMessage,
-    blobs: list[str],
+    attachments: list[StoredAttachment],
 ) -> str:
     message_id = outlook_id()
-    change_key = "CQAAABYAAA" + secrets.token_urlsafe(18)
+    change_key = _new_change_key()
     resource = dict(
         resource,
         id=message_id,
-        parentFolderId=folder_id,
+        parentFolderId=in_folder,
         changeKey=change_key,
         conversationIndex=base64.b64encode(secrets.token_bytes(22)).decode(),
         webLink=f"{sb.base_url}/portal/mail/{message_id}",
@@ -289,26 +378,309 @@ def _store_message(
     seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
     db.execute(
         "INSERT INTO messages (id, user_id, folder_id, received, seq, resource) VALUES (?, ?, ?, ?, ?, ?)",
-        (message_id, user_id, folder_id, resource["receivedDateTime"], seq, json.dumps(resource)),
+        (message_id, user_id, in_folder, resource["receivedDateTime"], seq, json.dumps(resource)),
     )
-    for position, (attachment, blob) in enumerate(zip(message.attachments, blobs, strict=True)):
-        db.execute(
-            "INSERT INTO attachments (id, message_id, position, name, content_type, size, is_inline,"
-            " content_id, last_modified, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                message_id + "_" + base64.urlsafe_b64encode(secrets.token_bytes(9)).decode(),
-                message_id,
-                position,
-                attachment.name,
-                attachment.content_type,
-                len(attachment.content),
-                int(attachment.is_inline),
-                attachment.content_id,
-                resource["receivedDateTime"],
-                blob,
-            ),
-        )
+    for attachment in attachments:
+        add_attachment_row(db, message_id, attachment, resource["receivedDateTime"])
     return message_id
+
+
+def add_attachment_row(
+    db: Any, message_id: str, attachment: StoredAttachment, modified: str
+) -> str:
+    attachment_id = message_id + "_" + base64.urlsafe_b64encode(secrets.token_bytes(9)).decode()
+    position = db.execute(
+        "SELECT COALESCE(MAX(position), -1) + 1 FROM attachments WHERE message_id = ?",
+        (message_id,),
+    ).fetchone()[0]
+    db.execute(
+        "INSERT INTO attachments (id, message_id, position, name, content_type, size, is_inline,"
+        " content_id, last_modified, blob) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (
+            attachment_id,
+            message_id,
+            position,
+            attachment.name,
+            attachment.content_type,
+            attachment.size,
+            int(attachment.is_inline),
+            attachment.content_id,
+            modified,
+            attachment.blob,
+        ),
+    )
+    return attachment_id
+
+
+def _save(db: Any, resource: dict[str, Any], now: str) -> dict[str, Any]:
+    """Write back a changed message: a new change key, as every Exchange update makes."""
+    change_key = _new_change_key()
+    resource.update(changeKey=change_key, lastModifiedDateTime=now)
+    resource["@odata.etag"] = f'W/"{change_key}"'
+    db.execute(
+        "UPDATE messages SET resource = ?, folder_id = ? WHERE id = ?",
+        (json.dumps(resource), resource["parentFolderId"], resource["id"]),
+    )
+    return resource
+
+
+def _remove(sb: Sandbox, db: Any, message_id: str) -> None:
+    """A message and its attachments go; a blob goes when no other copy refers to it."""
+    blobs = [
+        row[0]
+        for row in db.execute("SELECT blob FROM attachments WHERE message_id = ?", (message_id,))
+    ]
+    db.execute("DELETE FROM attachments WHERE message_id = ?", (message_id,))
+    db.execute("DELETE FROM messages WHERE id = ?", (message_id,))
+    db.execute(
+        "DELETE FROM extensions WHERE owner_kind = 'message' AND owner_id = ?", (message_id,)
+    )
+    for blob in blobs:
+        if (
+            db.execute("SELECT 1 FROM attachments WHERE blob = ? LIMIT 1", (blob,)).fetchone()
+            is None
+        ):
+            sb.store.delete_blob(blob)
+
+
+# folders
+
+
+def folder_resource(sb: Sandbox, row: dict[str, Any]) -> dict[str, Any]:
+    counts = sb.store.query_one(
+        "SELECT COUNT(*) AS total, SUM(CASE WHEN json_extract(resource, '$.isRead') THEN 0 ELSE 1 END) AS unread"
+        " FROM messages WHERE folder_id = ?",
+        row["id"],
+    )
+    return {
+        "id": row["id"],
+        "displayName": row["display_name"],
+        "parentFolderId": "AAMkAGmsgfolderroot" + row["user_id"][:8],
+        "childFolderCount": 0,
+        "unreadItemCount": int(counts["unread"] or 0) if counts else 0,
+        "totalItemCount": int(counts["total"] or 0) if counts else 0,
+        "isHidden": False,
+    }
+
+
+def folders(sb: Sandbox, user: User) -> list[dict[str, Any]]:
+    rows = sb.store.query("SELECT * FROM mail_folders WHERE user_id = ? ORDER BY rowid", user.id)
+    return [folder_resource(sb, dict(row)) for row in rows]
+
+
+# drafts and changes
+
+
+def parse_draft(message: Any) -> OutgoingMessage:
+    """A draft's content: like a message to send, but recipients may still be missing."""
+    return parse_message(message, draft=True)
+
+
+def create_draft(sb: Sandbox, user: User, in_folder: str, body: dict[str, Any]) -> dict[str, Any]:
+    message = parse_draft(body)
+    attachments = store_attachments(sb, message.attachments)
+    now = sb.clock.iso()
+    resource = message_resource(sb, message, now, attachments)
+    resource.update(
+        isDraft=True,
+        isRead=True,
+        internetMessageId=f"<{secrets.token_hex(16).upper()}@{sb.tenant_domain}>",
+        conversationId=outlook_id("AAQkA"),
+    )
+    with sb.store.transaction() as db:
+        message_id = store_message(sb, db, user.id, in_folder, resource, attachments)
+    return get_message(sb, user, message_id)
+
+
+# what may change after a message is sent or received; the rest only on drafts
+ALWAYS_UPDATABLE = {
+    "isread": "isRead",
+    "categories": "categories",
+    "flag": "flag",
+    "importance": "importance",
+    "inferenceclassification": "inferenceClassification",
+}
+DRAFT_UPDATABLE = {"subject", "body", "torecipients", "ccrecipients", "bccrecipients", "replyto"}
+
+
+def update_message(
+    sb: Sandbox, user: User, message_id: str, patch: dict[str, Any]
+) -> dict[str, Any]:
+    resource = get_message(sb, user, message_id)
+    changes: dict[str, Any] = {}
+    draft_changed = False
+    for key, value in patch.items():
+        lowered = key.lower()
+        if lowered.startswith("@odata"):
+            continue
+        if lowered == "isread":
+            changes["isRead"] = as_bool(value, False)
+        elif lowered == "categories":
+            if not isinstance(value, list) or not all(isinstance(c, str) for c in value):
+                raise GraphError(
+                    400, "ErrorInvalidProperty", "categories must be a list of strings."
+                )
+            changes["categories"] = value
+        elif lowered == "importance":
+            changes["importance"] = _enum(value, ("low", "normal", "high"), "normal", "Importance")
+        elif lowered == "flag":
+            status = ci_get(value, "flagStatus")
+            changes["flag"] = {
+                "flagStatus": _enum(
+                    status, ("notflagged", "complete", "flagged"), "notflagged", "FlagStatus"
+                ).replace("notflagged", "notFlagged")
+            }
+        elif lowered == "inferenceclassification":
+            changes["inferenceClassification"] = _enum(
+                value, ("focused", "other"), "focused", "InferenceClassification"
+            )
+        elif lowered in DRAFT_UPDATABLE:
+            if not resource.get("isDraft"):
+                raise GraphError(
+                    400,
+                    "ErrorInvalidPropertyUpdateSentMessage",
+                    "Update operation is invalid for property of a sent message.",
+                )
+            draft_changed = True
+        else:
+            raise GraphError(
+                400,
+                "ErrorInvalidProperty",
+                f"The property '{key}' does not exist on the message or cannot be updated.",
+            )
+    if draft_changed:
+        current = _as_outgoing(resource)
+        merged = {
+            "subject": current.subject,
+            "body": {"contentType": current.body_type, "content": current.body},
+            "toRecipients": resource["toRecipients"],
+            "ccRecipients": resource["ccRecipients"],
+            "bccRecipients": resource.get("bccRecipients", []),
+            "replyTo": resource["replyTo"],
+        }
+        for key, value in patch.items():
+            if key.lower() in DRAFT_UPDATABLE:
+                merged[next(k for k in merged if k.lower() == key.lower())] = value
+        draft = parse_draft(merged)
+        rows = attachments(sb, message_id)
+        stored = [
+            StoredAttachment(
+                r["name"],
+                r["content_type"],
+                r["size"],
+                bool(r["is_inline"]),
+                r["content_id"],
+                r["blob"],
+            )
+            for r in rows
+        ]
+        fresh = message_resource(sb, draft, resource["createdDateTime"], stored)
+        for name in (
+            "subject",
+            "body",
+            "bodyPreview",
+            "toRecipients",
+            "ccRecipients",
+            "bccRecipients",
+            "replyTo",
+        ):
+            resource[name] = fresh[name]
+    resource.update(changes)
+    with sb.store.transaction() as db:
+        return _save(db, resource, sb.clock.iso())
+
+
+def _as_outgoing(resource: dict[str, Any]) -> OutgoingMessage:
+    """The content of a stored message (a draft) as a message to send."""
+    body = resource.get("body") or {}
+    content = str(body.get("content") or "")
+    if body.get("contentType") == "html":
+        content = unwrap_body(content)
+
+    def addresses(name: str) -> list[str]:
+        return [r["emailAddress"]["address"] for r in resource.get(name) or []]
+
+    return OutgoingMessage(
+        subject=resource.get("subject") or "",
+        body_type=body.get("contentType") or "text",
+        body=content,
+        to=addresses("toRecipients"),
+        cc=addresses("ccRecipients"),
+        bcc=addresses("bccRecipients"),
+        reply_to=addresses("replyTo"),
+        importance=resource.get("importance") or "normal",
+        attachments=[],
+        categories=list(resource.get("categories") or []),
+    )
+
+
+def send_draft(sb: Sandbox, user: User, message_id: str) -> None:
+    resource = get_message(sb, user, message_id)
+    if not resource.get("isDraft"):
+        raise GraphError(400, "ErrorInvalidOperation", "Only draft messages can be sent.")
+    rows = attachments(sb, message_id)
+    stored = [
+        StoredAttachment(
+            r["name"],
+            r["content_type"],
+            r["size"],
+            bool(r["is_inline"]),
+            r["content_id"],
+            r["blob"],
+        )
+        for r in rows
+    ]
+    # a draft is always saved to Sent Items when sent
+    deliver(sb, user, _as_outgoing(resource), stored, True, draft_id=message_id)
+
+
+def delete_message(sb: Sandbox, user: User, message_id: str) -> None:
+    # Graph's DELETE takes the message out of every folder a client sees (into Recoverable Items)
+    get_message(sb, user, message_id)
+    with sb.store.transaction() as db:
+        _remove(sb, db, message_id)
+
+
+def move_message(
+    sb: Sandbox, user: User, message_id: str, destination: Any, keep_original: bool
+) -> dict[str, Any]:
+    """move (and copy): Exchange gives the message in its new folder a new id."""
+    if not isinstance(destination, str) or not destination:
+        raise GraphError(400, "ErrorInvalidIdMalformed", "Id is malformed.")
+    target = folder(sb, user, destination)
+    resource = get_message(sb, user, message_id)
+    rows = attachments(sb, message_id)
+    stored = [
+        StoredAttachment(
+            r["name"],
+            r["content_type"],
+            r["size"],
+            bool(r["is_inline"]),
+            r["content_id"],
+            r["blob"],
+        )
+        for r in rows
+    ]
+    with sb.store.transaction() as db:
+        for name in (
+            "id",
+            "parentFolderId",
+            "changeKey",
+            "webLink",
+            "conversationIndex",
+            "@odata.etag",
+        ):
+            resource.pop(name, None)
+        new_id = store_message(sb, db, user.id, target["id"], resource, stored)
+        if not keep_original:
+            _remove(sb, db, message_id)
+    return get_message(sb, user, new_id)
+
+
+def unwrap_body(content: str) -> str:
+    """The HTML a client wrote, out of the document Outlook wrapped it in."""
+    found = _BODY.search(content)
+    return found.group(1).strip("\r\n") if found else content
 
 
 def page_size(raw: str | None) -> int:
@@ -322,17 +694,36 @@ def page_size(raw: str | None) -> int:
 
 
 def list_messages(
-    sb: Sandbox, user: User, folder_id: str | None, top: int, skip: int
-) -> tuple[list[dict[str, Any]], bool]:
-    """A page of messages, newest first; and whether more follow."""
-    where, args = ("folder_id = ?", [folder_id]) if folder_id else ("user_id = ?", [user.id])
+    sb: Sandbox,
+    user: User,
+    in_folder: str | None,
+    top: int,
+    skip: int,
+    predicate: query.Predicate | None = None,
+    order: list[tuple[str, bool]] | None = None,
+) -> tuple[list[dict[str, Any]], bool, int]:
+    """A page of messages (newest first unless ordered otherwise), whether more follow, and how
+    many match in all."""
+    where, args = ("folder_id = ?", [in_folder]) if in_folder else ("user_id = ?", [user.id])
+    if predicate is None and order in (None, query.parse_orderby(None)):
+        total_row = sb.store.query_one(f"SELECT COUNT(*) AS n FROM messages WHERE {where}", *args)  # noqa: S608 - fixed clauses
+        rows = sb.store.query(
+            f"SELECT resource FROM messages WHERE {where} ORDER BY received DESC, seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses
+            *args,
+            top + 1,
+            skip,
+        )
+        total = int(total_row["n"]) if total_row else 0
+        return [json.loads(row["resource"]) for row in rows[:top]], len(rows) > top, total
     rows = sb.store.query(
-        f"SELECT resource FROM messages WHERE {where} ORDER BY received DESC, seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses
+        f"SELECT resource FROM messages WHERE {where} ORDER BY received DESC, seq DESC",  # noqa: S608 - fixed clauses
         *args,
-        top + 1,
-        skip,
     )
-    return [json.loads(row["resource"]) for row in rows[:top]], len(rows) > top
+    found = [json.loads(row["resource"]) for row in rows]
+    if predicate is not None:
+        found = [m for m in found if predicate(m)]
+    found = query.sort(found, order or query.parse_orderby(None))
+    return found[skip : skip + top], len(found) > skip + top, len(found)
 
 
 def get_message(sb: Sandbox, user: User, message_id: str) -> dict[str, Any]:
@@ -382,3 +773,50 @@ def select_properties(resource: dict[str, Any], raw: str | None) -> dict[str, An
     wanted = {name.strip().lower() for name in raw.split(",") if name.strip()}
     wanted.add("id")
     return {k: v for k, v in resource.items() if k.lower() in wanted or k == "@odata.etag"}
+
+
+def refresh_has_attachments(db: Any, message_id: str) -> None:
+    """hasAttachments follows the message's (non-inline) attachments."""
+    row = db.execute("SELECT resource FROM messages WHERE id = ?", (message_id,)).fetchone()
+    if row is None:
+        return
+    resource = json.loads(row[0])
+    has = db.execute(
+        "SELECT 1 FROM attachments WHERE message_id = ? AND is_inline = 0 LIMIT 1", (message_id,)
+    ).fetchone()
+    resource["hasAttachments"] = has is not None
+    db.execute("UPDATE messages SET resource = ? WHERE id = ?", (json.dumps(resource), message_id))
+
+
+def add_attachment(
+    sb: Sandbox, user: User, message_id: str, body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST attachments: one file attachment under 3 MB."""
+    get_message(sb, user, message_id)
+    [stored] = store_attachments(sb, [parse_file_attachment(body)])
+    with sb.store.transaction() as db:
+        attachment_id = add_attachment_row(db, message_id, stored, sb.clock.iso())
+        refresh_has_attachments(db, message_id)
+    row = next(r for r in attachments(sb, message_id) if r["id"] == attachment_id)
+    return attachment_resource(sb, row)
+
+
+def delete_attachment(sb: Sandbox, user: User, message_id: str, attachment_id: str) -> None:
+    get_message(sb, user, message_id)
+    row = next((r for r in attachments(sb, message_id) if r["id"] == attachment_id), None)
+    if row is None:
+        raise GraphError(
+            404,
+            "ErrorItemNotFound",
+            "The specified object was not found in the store., Item not found.",
+        )
+    with sb.store.transaction() as db:
+        db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
+        refresh_has_attachments(db, message_id)
+        if (
+            db.execute(
+                "SELECT 1 FROM attachments WHERE blob = ? LIMIT 1", (row["blob"],)
+            ).fetchone()
+            is None
+        ):
+            sb.store.delete_blob(row["blob"])
