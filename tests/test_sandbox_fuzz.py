@@ -52,6 +52,15 @@ ROUTES = [
     ("GET", "me/drive/root:/{x}"),
     ("GET", "me/drive/items/{x}"),
     ("POST", "me/drive/items/{x}/createLink"),
+    ("GET", "me/drive"),
+    ("GET", "drives/{x}"),
+    ("GET", "me/drive/root/children"),
+    ("GET", "me/drive/items/{x}/children"),
+    ("POST", "me/drive/root/children"),
+    ("DELETE", "me/drive/items/{x}"),
+    ("GET", "me/drive/items/{x}/content"),
+    ("POST", "me/drive/root:/{x}:/createUploadSession"),
+    ("POST", "me/drive/items/{x}/createUploadSession"),
     ("POST", "me/extensions"),
     ("PATCH", "me/extensions/{x}"),
     ("DELETE", "me/extensions/{x}"),
@@ -153,6 +162,17 @@ class Target:
             headers={"Authorization": f"Bearer {self.tokens['user']}"},
         )
         self.draft_id = created.json()["id"]
+        auth = {"Authorization": f"Bearer {self.tokens['user']}"}
+        self.upload_urls = [
+            http.post(
+                f"{sandbox.graph_url}/me/drive/root:/fuzz.bin:/createUploadSession", headers=auth
+            ).json()["uploadUrl"],
+            http.post(
+                f"{sandbox.graph_url}/me/messages/{self.draft_id}/attachments/createUploadSession",
+                json={"AttachmentItem": {"attachmentType": "file", "name": "f", "size": 3_200_000}},
+                headers=auth,
+            ).json()["uploadUrl"],
+        ]
 
     def __repr__(self) -> str:
         return f"Target({self.sandbox.graph_url})"
@@ -254,6 +274,42 @@ def test_entra_endpoints_answer_bad_input_with_4xx(
     if answer.status_code >= 400:
         body = answer.json()
         assert body["error"] and body["error_description"].startswith("AADSTS")
+
+
+@settings(
+    max_examples=EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(
+    which=st.sampled_from([0, 1]),
+    method=st.sampled_from(["PUT", "GET", "DELETE", "POST"]),
+    content_range=st.one_of(
+        st.none(),
+        st.from_regex(r"[!-~][ -~]{0,38}[!-~]", fullmatch=True),  # what a header may hold
+        st.tuples(
+            st.integers(-5, 4_000_000), st.integers(-5, 4_000_000), st.integers(-5, 4_000_000)
+        ).map(lambda t: f"bytes {t[0]}-{t[1]}/{t[2]}"),
+    ),
+    body=st.binary(max_size=2000),
+    token=st.sampled_from([None, "wrong", "keep"]),
+)
+def test_upload_urls_answer_bad_input_with_4xx(
+    target: Target,
+    which: int,
+    method: str,
+    content_range: str | None,
+    body: bytes,
+    token: str | None,
+) -> None:
+    url = target.upload_urls[which]
+    if token != "keep":
+        url = url.split("?", 1)[0] + ("" if token is None else "?tempauth=x&authtoken=x")
+    headers = {"Content-Range": content_range} if content_range else {}
+    answer = target.http.request(
+        method, url, headers=headers, content=body if method == "PUT" else None
+    )
+    assert answer.status_code < 500, answer.text[:300]
 
 
 def test_the_sandbox_keeps_serving(

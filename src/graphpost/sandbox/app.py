@@ -28,6 +28,7 @@ GATEWAY_ERRORS = {
 
 def create_app(sb: Sandbox) -> Flask:
     from graphpost.sandbox import admin, graph
+    from graphpost.sandbox.graph.drive import transfers as drive_transfers
     from graphpost.sandbox.graph.drive import viewer
     from graphpost.sandbox.graph.mail import uploads as outlook_uploads
     from graphpost.sandbox.identity.endpoints import identity_blueprint
@@ -42,6 +43,7 @@ def create_app(sb: Sandbox) -> Flask:
     app.register_blueprint(admin.blueprint)
     app.register_blueprint(portal.blueprint)
     app.register_blueprint(outlook_uploads.blueprint)
+    app.register_blueprint(drive_transfers.blueprint)
 
     @app.before_request
     def _start_clock() -> None:

@@ -54,9 +54,8 @@ class RunningSandbox:
 
     def client(self, **kwargs: Any) -> httpx.Client:
         """An HTTP client that trusts this sandbox (and only it)."""
-        return httpx.Client(
-            verify=ssl.create_default_context(cafile=self.ca_file), timeout=30, **kwargs
-        )
+        kwargs.setdefault("timeout", 30)
+        return httpx.Client(verify=ssl.create_default_context(cafile=self.ca_file), **kwargs)
 
     def _token(self, form: dict[str, str]) -> str:
         with self.client() as http:

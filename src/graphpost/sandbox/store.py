@@ -151,6 +151,20 @@ CREATE TABLE IF NOT EXISTS attachment_sessions (
     expires REAL NOT NULL
 );
 
+-- OneDrive uploads arriving in chunks; the bytes so far are in the part file
+CREATE TABLE IF NOT EXISTS drive_sessions (
+    id TEXT PRIMARY KEY,
+    token_hash TEXT NOT NULL,
+    user_id TEXT NOT NULL,
+    start_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    conflict TEXT NOT NULL,
+    size INTEGER,
+    received INTEGER NOT NULL DEFAULT 0,
+    expires REAL NOT NULL,
+    app_id TEXT NOT NULL
+);
+
 -- mail for addresses outside the tenant: kept, never delivered anywhere
 CREATE TABLE IF NOT EXISTS outbound_mail (
     id TEXT PRIMARY KEY,

@@ -11,7 +11,7 @@ from typing import Any
 
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
-from graphpost.sandbox.graph.wire import GraphError
+from graphpost.sandbox.graph.wire import GraphError, ci_get
 from graphpost.sandbox.seed import drive_item_id
 
 SIMPLE_UPLOAD_LIMIT = 250 * 1024 * 1024
@@ -115,6 +115,16 @@ def _free_name(db: sqlite3.Connection, parent_id: str, name: str) -> str:
         number += 1
 
 
+def check_conflict_behaviour(conflict: str) -> str:
+    if conflict not in CONFLICT_BEHAVIOURS:
+        raise GraphError(
+            400,
+            "invalidRequest",
+            f"Invalid value for @microsoft.graph.conflictBehavior: '{conflict}'.",
+        )
+    return conflict
+
+
 def put_content(
     sb: Sandbox,
     user: User,
@@ -125,15 +135,9 @@ def put_content(
     conflict: str,
     app_id: str,
 ) -> tuple[dict[str, Any], bool]:
-    """Store a file at `path` below `start`; returns (item, created)."""
-    if conflict not in CONFLICT_BEHAVIOURS:
-        raise GraphError(
-            400,
-            "invalidRequest",
-            f"Invalid value for @microsoft.graph.conflictBehavior: '{conflict}'.",
-        )
-    parts = split_path(path)
-    if not parts:
+    """Simple upload: store a file at `path` below `start`; returns (item, created)."""
+    check_conflict_behaviour(conflict)
+    if not split_path(path):
         raise GraphError(400, "invalidRequest", "The request path must name a file.")
     digest = hashlib.sha256()
 
@@ -151,55 +155,188 @@ def put_content(
             yield chunk
 
     blob, size = sb.store.write_blob(counted())
+    return commit_file(
+        sb, user, start, path, blob, size, digest.hexdigest(), content_type, conflict, app_id
+    )
+
+
+def commit_file(
+    sb: Sandbox,
+    user: User,
+    start: dict[str, Any],
+    path: str,
+    blob: str,
+    size: int,
+    sha256: str,
+    content_type: str | None,
+    conflict: str,
+    app_id: str,
+) -> tuple[dict[str, Any], bool]:
+    """Put a complete blob at `path` below `start` (folders made on the way); (item, created).
+
+    The blob is removed again if the file cannot be placed, so a refusal leaves nothing behind."""
+    parts = split_path(path)
     mime = content_type if content_type and content_type != "application/octet-stream" else None
     mime = mime or mimetypes.guess_type(parts[-1])[0] or "application/octet-stream"
     now = sb.clock.iso()
     old_blob = None
-    with sb.store.transaction() as db:
-        parent = _ensure_folders(sb, db, user, start, parts[:-1])
-        name = parts[-1]
-        existing = _child(db, parent["id"], name)
-        if existing is not None and existing["is_folder"]:
-            raise GraphError(
-                409, "nameAlreadyExists", "A folder with the same name already exists."
-            )
-        if existing is not None and conflict == "fail":
-            sb.store.delete_blob(blob)
-            raise GraphError(409, "nameAlreadyExists", "The specified item name already exists.")
-        if existing is not None and conflict == "rename":
-            name, existing = _free_name(db, parent["id"], name), None
-        if existing is None:
-            item_id = drive_item_id()
-            db.execute(
-                "INSERT INTO drive_items (id, user_id, parent_id, name, is_folder, size, mime_type, blob,"
-                " sha256, created, modified, created_by_app) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    item_id,
-                    user.id,
-                    parent["id"],
-                    name,
-                    size,
-                    mime,
-                    blob,
-                    digest.hexdigest(),
-                    now,
-                    now,
-                    app_id,
-                ),
-            )
-            created = True
-        else:
-            item_id, old_blob = existing["id"], existing["blob"]
-            db.execute(
-                "UPDATE drive_items SET size = ?, mime_type = ?, blob = ?, sha256 = ?, modified = ?,"
-                " version = version + 1 WHERE id = ?",
-                (size, mime, blob, digest.hexdigest(), now, item_id),
-            )
-            created = False
-        row = db.execute("SELECT * FROM drive_items WHERE id = ?", (item_id,)).fetchone()
+    try:
+        with sb.store.transaction() as db:
+            parent = _ensure_folders(sb, db, user, start, parts[:-1])
+            name = parts[-1]
+            existing = _child(db, parent["id"], name)
+            if existing is not None and existing["is_folder"]:
+                raise GraphError(
+                    409, "nameAlreadyExists", "A folder with the same name already exists."
+                )
+            if existing is not None and conflict == "fail":
+                raise GraphError(
+                    409, "nameAlreadyExists", "The specified item name already exists."
+                )
+            if existing is not None and conflict == "rename":
+                name, existing = _free_name(db, parent["id"], name), None
+            if existing is None:
+                item_id = drive_item_id()
+                db.execute(
+                    "INSERT INTO drive_items (id, user_id, parent_id, name, is_folder, size, mime_type, blob,"
+                    " sha256, created, modified, created_by_app) VALUES (?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        item_id,
+                        user.id,
+                        parent["id"],
+                        name,
+                        size,
+                        mime,
+                        blob,
+                        sha256,
+                        now,
+                        now,
+                        app_id,
+                    ),
+                )
+                created = True
+            else:
+                item_id, old_blob = existing["id"], existing["blob"]
+                db.execute(
+                    "UPDATE drive_items SET size = ?, mime_type = ?, blob = ?, sha256 = ?, modified = ?,"
+                    " version = version + 1 WHERE id = ?",
+                    (size, mime, blob, sha256, now, item_id),
+                )
+                created = False
+            row = db.execute("SELECT * FROM drive_items WHERE id = ?", (item_id,)).fetchone()
+    except BaseException:
+        sb.store.delete_blob(blob)
+        raise
     if old_blob:
         sb.store.delete_blob(old_blob)
     return dict(row), created
+
+
+def children(
+    sb: Sandbox, folder: dict[str, Any], top: int, offset: int
+) -> tuple[list[dict[str, Any]], bool]:
+    if not folder["is_folder"]:
+        raise GraphError(400, "invalidRequest", "The item is not a folder.")
+    rows = sb.store.query(
+        "SELECT * FROM drive_items WHERE parent_id = ? ORDER BY is_folder DESC, name LIMIT ? OFFSET ?",
+        folder["id"],
+        top + 1,
+        offset,
+    )
+    return [dict(row) for row in rows[:top]], len(rows) > top
+
+
+def create_folder(
+    sb: Sandbox, user: User, parent: dict[str, Any], body: dict[str, Any]
+) -> dict[str, Any]:
+    name = ci_get(body, "name")
+    if not isinstance(name, str) or not name.strip():
+        raise GraphError(400, "invalidRequest", "A name is required.")
+    if ci_get(body, "folder") is None:
+        raise GraphError(
+            400, "invalidRequest", "Only folders can be created this way; upload files with PUT."
+        )
+    if not parent["is_folder"]:
+        raise GraphError(400, "invalidRequest", "The parent is not a folder.")
+    if "/" in name:
+        raise GraphError(
+            400, "invalidRequest", f"The provided name '{name}' contains invalid characters."
+        )
+    split_path(name)  # the rules for a name
+    # creating a folder fails on a conflict unless asked otherwise
+    conflict = check_conflict_behaviour(
+        str(ci_get(body, "@microsoft.graph.conflictBehavior") or "fail").lower()
+    )
+    now = sb.clock.iso()
+    with sb.store.transaction() as db:
+        existing = _child(db, parent["id"], name)
+        if existing is not None:
+            if conflict == "fail":
+                raise GraphError(
+                    409, "nameAlreadyExists", "The specified item name already exists."
+                )
+            if conflict == "rename":
+                name = _free_name(db, parent["id"], name)
+            elif existing["is_folder"]:
+                return existing
+            else:
+                raise GraphError(
+                    409, "nameAlreadyExists", "A file with the same name already exists."
+                )
+        folder_id = drive_item_id()
+        db.execute(
+            "INSERT INTO drive_items (id, user_id, parent_id, name, is_folder, created, modified)"
+            " VALUES (?, ?, ?, ?, 1, ?, ?)",
+            (folder_id, user.id, parent["id"], name, now, now),
+        )
+        row = db.execute("SELECT * FROM drive_items WHERE id = ?", (folder_id,)).fetchone()
+    return dict(row)
+
+
+def delete_item(sb: Sandbox, row: dict[str, Any]) -> None:
+    """An item and, for a folder, everything below it; with their sharing links."""
+    if row["parent_id"] is None:
+        raise GraphError(403, "accessDenied", "The root of a drive cannot be deleted.")
+    blobs: list[str] = []
+    with sb.store.transaction() as db:
+        pending = [row["id"]]
+        while pending:
+            current = pending.pop()
+            pending += [
+                r[0]
+                for r in db.execute("SELECT id FROM drive_items WHERE parent_id = ?", (current,))
+            ]
+            found = db.execute("SELECT blob FROM drive_items WHERE id = ?", (current,)).fetchone()
+            if found and found[0]:
+                blobs.append(found[0])
+            db.execute("DELETE FROM sharing_links WHERE item_id = ?", (current,))
+            db.execute("DELETE FROM drive_items WHERE id = ?", (current,))
+    for blob in blobs:
+        sb.store.delete_blob(blob)
+
+
+def drive_resource(sb: Sandbox, user: User) -> dict[str, Any]:
+    used = sb.store.query_one(
+        "SELECT COALESCE(SUM(size), 0) AS n FROM drive_items WHERE user_id = ?", user.id
+    )
+    total = 1024**4
+    return {
+        "id": drive_id(user),
+        "driveType": "business",
+        "name": "OneDrive",
+        "webUrl": f"{sb.base_url}/portal/users/{user.id}/drive",
+        "owner": identity(user),
+        "quota": {
+            "total": total,
+            "used": int(used["n"]) if used else 0,
+            "remaining": total - (int(used["n"]) if used else 0),
+            "state": "normal",
+        },
+    }
+
+
+def user_of_drive(sb: Sandbox, drive: str) -> User | None:
+    return next((user for user in sb.directory.users() if drive_id(user) == drive), None)
 
 
 def _path_of(sb: Sandbox, row: dict[str, Any]) -> str:
