@@ -20,6 +20,9 @@ from kiota_authentication_azure.azure_identity_authentication_provider import (
     AzureIdentityAuthenticationProvider,
 )
 from msgraph import GraphRequestAdapter, GraphServiceClient
+from msgraph.generated.drives.item.items.item.create_link.create_link_post_request_body import (
+    CreateLinkPostRequestBody,
+)
 from msgraph.generated.models.body_type import BodyType
 from msgraph.generated.models.email_address import EmailAddress
 from msgraph.generated.models.file_attachment import FileAttachment
@@ -162,3 +165,27 @@ def test_send_mail_paging_and_attachments(graph_sandbox: RunningSandbox) -> None
     mine, contents = run(scenario)
     assert mine == [f"sdk {tag} {n}" for n in reversed(range(5))]  # every page, newest first
     assert [base64.b64decode(c) if isinstance(c, str) else c for c in contents] == [payload]
+
+
+def test_drive_upload_and_sharing_link(graph_sandbox: RunningSandbox) -> None:
+    ada = graph_sandbox.user("ada")
+    name = f"sdk-{uuid.uuid4().hex[:8]}.txt"
+
+    async def scenario() -> tuple[Any, Any, Any]:
+        app = graph_client(graph_sandbox, app_credential(graph_sandbox))
+        drive = await app.users.by_user_id(ada["id"]).drive.get()
+        items = app.drives.by_drive_id(drive.id).items
+        uploaded = await items.by_drive_item_id(f"root:/sdk/{name}:").content.put(b"from the SDK")
+        link = await items.by_drive_item_id(uploaded.id).create_link.post(
+            CreateLinkPostRequestBody(type="view", scope="anonymous")
+        )
+        again = await items.by_drive_item_id(uploaded.id).create_link.post(
+            CreateLinkPostRequestBody(type="view", scope="anonymous")
+        )
+        return uploaded, link, again
+
+    uploaded, link, again = run(scenario)
+    assert uploaded.name == name and uploaded.size == len(b"from the SDK")
+    assert link.link.type == "view" and link.link.web_url == again.link.web_url
+    with graph_sandbox.client() as http:
+        assert http.get(link.link.web_url).content == b"from the SDK"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 
 from flask import Blueprint, Response, g, request
@@ -28,6 +29,9 @@ def dispatch(path: str) -> Response:
     sb = sandbox()
     principal = authenticate(sb)
     g.principal = principal
+    # cheroot keeps an encoded slash encoded; Graph reads it as a separator, as in Microsoft's SDK's
+    # drives/{id}/items/root%3A%2Ffolder%2Fname%3A/content
+    path = re.sub("%2f", "/", path, flags=re.IGNORECASE)
     route, groups = router.match(request.method, path)
     mailbox = _mailbox_of(sb, principal, groups.get("owner")) if route.outlook else None
     try:
