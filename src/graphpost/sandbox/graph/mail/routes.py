@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from functools import partial
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from flask import Response, request
 
@@ -57,33 +56,35 @@ def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
     return empty_response(202)
 
 
+def _selection(context: str, names: list[str] | None) -> str:
+    """@odata.context names a $select's properties: `users('...')/messages(subject,from)`."""
+    return f"{context}({','.join(names)})" if names else context
+
+
 def _page(sb: Sandbox, user: User, in_folder: str | None, context: str) -> Response:
-    top = state.page_size(request.args.get("$top"))
-    skip_raw = request.args.get("$skip", "0")
-    if not skip_raw.isdigit():
+    args = request.args
+    top = state.page_size(args.get("$top"))
+    skip = state.skip_count(args.get("$skip"))
+    found_by = query.parse_filter(args["$filter"]) if "$filter" in args else None
+    order = query.parse_orderby(args.get("$orderby"))
+    if found_by is not None and "$orderby" in args:
+        query.check_filter_and_order(found_by.properties, order)
+    names = query.parse_select(args.get("$select"))
+    counted = args.get("$count", "").lower()
+    if counted not in ("", "true", "false"):
         raise GraphError(
             400,
-            "ErrorInvalidParameter",
-            f"The value '{skip_raw}' of parameter '$skip' is not valid.",
+            "BadRequest",
+            f"'{args['$count']}' is not a valid count option.",
         )
-    skip = int(skip_raw)
-    predicate: query.Predicate | None = None
-    filtered: list[str] = []
-    if request.args.get("$filter"):
-        predicate, filtered = query.parse_filter(request.args["$filter"])
-    order = query.parse_orderby(request.args.get("$orderby"))
-    query.check_filter_and_order(filtered, order, "$orderby" in request.args)
-    counted = request.args.get("$count", "").lower()
-    if counted not in ("", "true", "false"):
-        raise GraphError(400, "BadRequest", f"'{counted}' is not a valid value for $count.")
-    messages, more, total = state.list_messages(sb, user, in_folder, top, skip, predicate, order)
-    select = request.args.get("$select")
-    body: dict[str, object] = {"@odata.context": odata_context(context)}
+    messages, more, total = state.list_messages(sb, user, in_folder, top, skip, found_by, order)
+    body: dict[str, object] = {"@odata.context": odata_context(_selection(context, names))}
     if counted == "true":
         body["@odata.count"] = total
-    body["value"] = [state.select_properties(m, select) for m in messages]
+    body["value"] = [state.select_properties(m, names) for m in messages]
     if more:
-        params = {k: v for k, v in request.args.items() if k not in ("$skip", "$top")}
+        # Outlook pages with $skip, every other option kept (user-list-messages.md)
+        params = {k: v for k, v in args.items() if k not in ("$skip", "$top")}
         params["$top"] = str(top)
         params["$skip"] = str(skip + top)
         body["@odata.nextLink"] = (
@@ -147,6 +148,17 @@ def delete_message(sb: Sandbox, principal: Principal, owner: str, message_id: st
 
 @outlook_route(
     "POST",
+    OWNER
+    + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/(?:microsoft\.graph\.)?permanentDelete",
+)
+def permanently_delete(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
+    user = _mailbox(sb, principal, owner, WRITE, WRITE)
+    state.permanently_delete(sb, user, message_id)
+    return empty_response(204)
+
+
+@outlook_route(
+    "POST",
     OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/(?:microsoft\.graph\.)?send",
 )
 def send_draft(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
@@ -187,10 +199,12 @@ def all_messages(sb: Sandbox, principal: Principal, owner: str) -> Response:
 @outlook_route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
 def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
     user = _mailbox(sb, principal, owner, READ, READ_APP)
+    names = query.parse_select(request.args.get("$select"))
     resource = state.get_message(sb, user, message_id)
+    context = _selection(f"users('{user.id}')/messages", names) + "/$entity"
     body = {
-        "@odata.context": odata_context(f"users('{user.id}')/messages/$entity"),
-        **state.select_properties(resource, request.args.get("$select")),
+        "@odata.context": odata_context(context),
+        **state.select_properties(resource, names),
     }
     return json_response(body)
 
@@ -202,7 +216,7 @@ def list_attachments(sb: Sandbox, principal: Principal, owner: str, message_id: 
     return json_response(
         {
             "@odata.context": odata_context(
-                f"users('{user.id}')/messages('{message_id}')/attachments"
+                f"users('{user.id}')/messages('{quote(message_id, safe='')}')/attachments"
             ),
             "value": [
                 state.attachment_resource(sb, row) for row in state.attachments(sb, message_id)
@@ -239,7 +253,7 @@ def get_attachment(
     user, row = _readable_attachment(sb, principal, owner, message_id, attachment_id)
     body = {
         "@odata.context": odata_context(
-            f"users('{user.id}')/messages('{message_id}')/attachments/$entity"
+            f"users('{user.id}')/messages('{quote(message_id, safe='')}')/attachments/$entity"
         ),
         **state.attachment_resource(sb, row),
     }
@@ -263,7 +277,9 @@ def add_attachment(sb: Sandbox, principal: Principal, owner: str, message_id: st
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
     refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
     added = state.add_attachment(sb, user, message_id, request_json())
-    context = odata_context(f"users('{user.id}')/messages('{message_id}')/attachments/$entity")
+    context = odata_context(
+        f"users('{user.id}')/messages('{quote(message_id, safe='')}')/attachments/$entity"
+    )
     return json_response({"@odata.context": context, **added}, 201)
 
 
@@ -286,12 +302,11 @@ def create_upload_session(
 ) -> Response:
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
     session, token = sessions.create(sb, user, message_id, request_json())
-    expires = datetime.fromtimestamp(session.expires, UTC).strftime("%Y-%m-%dT%H:%M:%S.0000000Z")
     return json_response(
         {
             "@odata.context": odata_context("microsoft.graph.uploadSession"),
-            "uploadUrl": uploads.upload_url(sb.base_url, session.id, token),
-            "expirationDateTime": expires,
+            "uploadUrl": uploads.upload_url(sb, user.id, message_id, session.id, token),
+            "expirationDateTime": uploads.expiration(session.expires),
             "nextExpectedRanges": ["0-"],
         },
         201,

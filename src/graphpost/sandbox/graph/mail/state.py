@@ -32,8 +32,16 @@ _TAG = re.compile(r"<[^>]+>")
 _HIDDEN = re.compile(r"<(script|style|head)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _SPACE = re.compile(r"\s+")
 _BODY = re.compile(r"<body>(.*)</body>", re.DOTALL | re.IGNORECASE)
-# the tenant's largest message; Exchange's default is 35 MB, raised by admins up to 150 MB
-MESSAGE_SIZE_LIMIT = 150 * 1024 * 1024
+MB = 1024 * 1024
+# Exchange Online's message size limit: 35 MB by default (the tip in
+# attachment-createuploadsession.md), which admins may raise up to 150 MB; a tenant setting here,
+# the meta key below, read at each send
+DEFAULT_MESSAGE_SIZE_LIMIT = 35 * MB
+MAX_MESSAGE_SIZE_LIMIT = 150 * MB
+MESSAGE_SIZE_SETTING = "mail_max_message_size"
+# what a message may hold while it is composed: "attach files up to 150 MB" (outlook-large-attachments.md)
+MAX_DRAFT_SIZE = 150 * MB
+RECOVERABLE = "recoverableitemsdeletions"
 
 
 @dataclass(frozen=True)
@@ -196,18 +204,37 @@ def folder_id(sb: Sandbox, user_id: str, well_known: str) -> str:
 
 
 def folder(sb: Sandbox, user: User, name_or_id: str) -> dict[str, Any]:
+    """A folder by id or well-known name (any case)."""
     row = sb.store.query_one(
         "SELECT * FROM mail_folders WHERE user_id = ? AND (well_known_name = ? COLLATE NOCASE OR id = ?)",
         user.id,
         name_or_id,
         name_or_id,
     )
+    if row is None and name_or_id.lower() == RECOVERABLE:
+        return recoverable_folder(sb, user.id)
     if row is None:
         raise GraphError(
             404,
             "ErrorItemNotFound",
             "The specified object was not found in the store., The process failed to get the correct properties.",
         )
+    return dict(row)
+
+
+def recoverable_folder(sb: Sandbox, user_id: str) -> dict[str, Any]:
+    """Recoverable Items/Deletions, made on first use: where DELETE puts a message. It sits
+    outside the folder tree a client sees, so neither /mailFolders nor /messages shows it."""
+    with sb.store.transaction() as db:
+        db.execute(
+            "INSERT OR IGNORE INTO mail_folders (id, user_id, well_known_name, display_name)"
+            " VALUES (?, ?, ?, ?)",
+            (outlook_id("AAMkAGI"), user_id, RECOVERABLE, "Deletions"),
+        )
+    row = sb.store.query_one(
+        "SELECT * FROM mail_folders WHERE user_id = ? AND well_known_name = ?", user_id, RECOVERABLE
+    )
+    assert row is not None
     return dict(row)
 
 
@@ -245,13 +272,43 @@ def no_recipients() -> GraphError:
     )
 
 
-def check_message_size(message: OutgoingMessage, attachments: list[StoredAttachment]) -> None:
-    total = len(message.body.encode()) + sum(a.size for a in attachments)
-    if total > MESSAGE_SIZE_LIMIT:
+def message_size_limit(sb: Sandbox) -> int:
+    """The tenant's largest message (Exchange's default 35 MB unless raised, at most 150 MB)."""
+    setting = sb.store.meta(MESSAGE_SIZE_SETTING)
+    if setting and setting.isdigit():
+        return min(int(setting), MAX_MESSAGE_SIZE_LIMIT)
+    return DEFAULT_MESSAGE_SIZE_LIMIT
+
+
+def mime_size(body: str, attachments: list[StoredAttachment]) -> int:
+    """About the size of the message as MIME, which is what Exchange's limit measures: attachments
+    travel in base64 (4 bytes for 3, in lines of 76 characters plus CRLF), so a 30 MB file makes
+    a message over 35 MB (as msgraph-sdk-java#2148 found)."""
+    headers = 2048
+    encoded = sum((a.size + 2) // 3 * 4 for a in attachments)
+    return headers + len(body.encode()) + encoded + encoded // 76 * 2 + 512 * len(attachments)
+
+
+def stored_size(sb: Sandbox, message_id: str) -> int:
+    """The bytes a message holds now: its body and its attachments."""
+    row = sb.store.query_one(
+        "SELECT length(CAST(json_extract(resource, '$.body.content') AS BLOB)) AS body,"
+        " (SELECT COALESCE(SUM(size), 0) FROM attachments WHERE message_id = messages.id) AS files"
+        " FROM messages WHERE id = ?",
+        message_id,
+    )
+    return int(row["body"] or 0) + int(row["files"] or 0) if row else 0
+
+
+def check_message_size(
+    sb: Sandbox, message: OutgoingMessage, attachments: list[StoredAttachment]
+) -> None:
+    if mime_size(message.body, attachments) > message_size_limit(sb):
+        # Exchange's ErrorMessageSizeExceeded is a 400 (ResponseCodeType's OData status)
         raise GraphError(
-            413,
+            400,
             "ErrorMessageSizeExceeded",
-            f"The message exceeds the maximum supported size of {MESSAGE_SIZE_LIMIT // (1024 * 1024)} MB.",
+            "The message exceeds the maximum supported size., Cannot submit the message.",
         )
 
 
@@ -276,7 +333,7 @@ def deliver(
     for address in everyone:
         if not ADDRESS.match(address):
             raise invalid_recipient(address)
-    check_message_size(message, attachments)
+    check_message_size(sb, message, attachments)
     now = sb.clock.iso()
     common = message_resource(sb, message, now, attachments)
     common.update(
@@ -464,7 +521,12 @@ def folder_resource(sb: Sandbox, row: dict[str, Any]) -> dict[str, Any]:
 
 
 def folders(sb: Sandbox, user: User) -> list[dict[str, Any]]:
-    rows = sb.store.query("SELECT * FROM mail_folders WHERE user_id = ? ORDER BY rowid", user.id)
+    """The folders under the mailbox's root (Recoverable Items is not among them)."""
+    rows = sb.store.query(
+        "SELECT * FROM mail_folders WHERE user_id = ? AND well_known_name IS NOT ? ORDER BY rowid",
+        user.id,
+        RECOVERABLE,
+    )
     return [folder_resource(sb, dict(row)) for row in rows]
 
 
@@ -635,7 +697,18 @@ def send_draft(sb: Sandbox, user: User, message_id: str) -> None:
 
 
 def delete_message(sb: Sandbox, user: User, message_id: str) -> None:
-    # Graph's DELETE takes the message out of every folder a client sees (into Recoverable Items)
+    """DELETE is Exchange's soft delete: the message leaves every folder a client sees for
+    Recoverable Items/Deletions (message-delete.md's note on `recoverableitemsdeletions`), not
+    Deleted Items; deleting it there purges it. `permanentDelete` skips the first step."""
+    resource = get_message(sb, user, message_id)
+    recoverable = recoverable_folder(sb, user.id)
+    if resource.get("parentFolderId") == recoverable["id"]:
+        permanently_delete(sb, user, message_id)
+        return
+    move_message(sb, user, message_id, recoverable["id"], keep_original=False)
+
+
+def permanently_delete(sb: Sandbox, user: User, message_id: str) -> None:
     get_message(sb, user, message_id)
     with sb.store.transaction() as db:
         _remove(sb, db, message_id)
@@ -671,10 +744,34 @@ def move_message(
             "@odata.etag",
         ):
             resource.pop(name, None)
+        if not _exists(db, user, message_id):  # deleted or moved meanwhile
+            raise item_not_found()
         new_id = store_message(sb, db, user.id, target["id"], resource, stored)
+        # open extensions travel with the message (and are copied with it)
+        db.execute(
+            "INSERT INTO extensions (owner_kind, owner_id, name, app_id, data)"
+            " SELECT owner_kind, ?, name, app_id, data FROM extensions"
+            " WHERE owner_kind = 'message' AND owner_id = ?",
+            (new_id, message_id),
+        )
         if not keep_original:
             _remove(sb, db, message_id)
     return get_message(sb, user, new_id)
+
+
+def _exists(db: Any, user: User, message_id: str) -> bool:
+    found = db.execute(
+        "SELECT 1 FROM messages WHERE id = ? AND user_id = ?", (message_id, user.id)
+    ).fetchone()
+    return found is not None
+
+
+def item_not_found() -> GraphError:
+    return GraphError(
+        404,
+        "ErrorItemNotFound",
+        "The specified object was not found in the store., Item not found.",
+    )
 
 
 def unwrap_body(content: str) -> str:
@@ -683,14 +780,32 @@ def unwrap_body(content: str) -> str:
     return found.group(1).strip("\r\n") if found else content
 
 
+def _non_negative(raw: str, option: str) -> int:
+    """A $top or $skip value as Graph's OData parser reads it."""
+    if not raw.strip().isdigit():
+        raise GraphError(
+            400,
+            "BadRequest",
+            f"Invalid value '{raw}' for {option} query option found. The {option} query option"
+            " requires a non-negative integer value.",
+        )
+    return int(raw)
+
+
 def page_size(raw: str | None) -> int:
+    """$top: 10 by default, 1 to 1000 (user-list-messages.md); larger asks get 1000."""
     if raw is None:
         return MESSAGES_PAGE_DEFAULT
-    if not raw.lstrip("-").isdigit() or int(raw) < 1:
+    top = _non_negative(raw, "$top")
+    if top < 1:
         raise GraphError(
             400, "ErrorInvalidParameter", f"The value '{raw}' of parameter '$top' is not valid."
         )
-    return min(int(raw), MESSAGES_PAGE_MAX)
+    return min(top, MESSAGES_PAGE_MAX)
+
+
+def skip_count(raw: str | None) -> int:
+    return 0 if raw is None else _non_negative(raw, "$skip")
 
 
 def list_messages(
@@ -699,13 +814,20 @@ def list_messages(
     in_folder: str | None,
     top: int,
     skip: int,
-    predicate: query.Predicate | None = None,
+    found_by: query.Filter | None = None,
     order: list[tuple[str, bool]] | None = None,
 ) -> tuple[list[dict[str, Any]], bool, int]:
     """A page of messages (newest first unless ordered otherwise), whether more follow, and how
-    many match in all."""
-    where, args = ("folder_id = ?", [in_folder]) if in_folder else ("user_id = ?", [user.id])
-    if predicate is None and order in (None, query.parse_orderby(None)):
+    many match in all. The whole mailbox is every folder but Recoverable Items."""
+    if in_folder:
+        where, args = "folder_id = ?", [in_folder]
+    else:
+        where = (
+            "user_id = ? AND folder_id NOT IN"
+            " (SELECT id FROM mail_folders WHERE user_id = ? AND well_known_name = ?)"
+        )
+        args = [user.id, user.id, RECOVERABLE]
+    if found_by is None and order in (None, query.DEFAULT_ORDER):
         total_row = sb.store.query_one(f"SELECT COUNT(*) AS n FROM messages WHERE {where}", *args)  # noqa: S608 - fixed clauses
         rows = sb.store.query(
             f"SELECT resource FROM messages WHERE {where} ORDER BY received DESC, seq DESC LIMIT ? OFFSET ?",  # noqa: S608 - fixed clauses
@@ -720,9 +842,9 @@ def list_messages(
         *args,
     )
     found = [json.loads(row["resource"]) for row in rows]
-    if predicate is not None:
-        found = [m for m in found if predicate(m)]
-    found = query.sort(found, order or query.parse_orderby(None))
+    if found_by is not None:
+        found = [m for m in found if found_by.predicate(m)]
+    found = query.sort(found, order or query.DEFAULT_ORDER)
     return found[skip : skip + top], len(found) > skip + top, len(found)
 
 
@@ -767,12 +889,17 @@ def attachment_resource(
     return resource
 
 
-def select_properties(resource: dict[str, Any], raw: str | None) -> dict[str, Any]:
-    if not raw:
+def select_properties(resource: dict[str, Any], names: list[str] | None) -> dict[str, Any]:
+    """The resource cut to $select's properties; Outlook keeps the etag and the id."""
+    if names is None:
         return resource
-    wanted = {name.strip().lower() for name in raw.split(",") if name.strip()}
-    wanted.add("id")
-    return {k: v for k, v in resource.items() if k.lower() in wanted or k == "@odata.etag"}
+    selected: dict[str, Any] = {"@odata.etag": resource.get("@odata.etag"), "id": resource["id"]}
+    for name in names:
+        if name == "uniqueBody":  # only on request; the sandbox keeps no conversation history
+            selected[name] = resource.get("body")
+        elif name in resource:
+            selected[name] = resource[name]
+    return selected
 
 
 def refresh_has_attachments(db: Any, message_id: str) -> None:
