@@ -16,12 +16,13 @@ import httpx
 import pytest
 
 import graphpost
-from graphpost.client import USER_AGENT, Graph, _tls_verification
+from graphpost.client import USER_AGENT, Graph
 from graphpost.config import ConfigError, Settings
 from graphpost.core.http import Request
 from graphpost.core.mail import FileAttachment
 from graphpost.core.retry import RetryPolicy
 from graphpost.errors import BadRequest, NotFound, ServerError, Throttled, TransportError
+from graphpost.transport import tls_verification as _tls_verification
 
 BASE = "https://graph.example/v1.0"
 Handler = Callable[[httpx.Request], httpx.Response]

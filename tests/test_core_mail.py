@@ -207,7 +207,10 @@ def test_file_attachment_from_path(tmp_path: object) -> None:
     path = Path(str(tmp_path)) / "hello.txt"
     path.write_bytes(b"hello")
     attachment = FileAttachment.from_path(path)
-    assert (attachment.name, attachment.content) == ("hello.txt", b"hello")
+    # read when sent, a chunk at a time, never held whole
+    assert (attachment.name, attachment.content, attachment.size) == ("hello.txt", b"", 5)
+    assert attachment.read(1, 3) == b"ell" and not attachment.is_large
+    assert attachment.to_json()["contentBytes"] == "aGVsbG8="
 
 
 # -- sending ------------------------------------------------------------------------------

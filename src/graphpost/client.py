@@ -7,49 +7,34 @@ responses back to the operation.
 
 from __future__ import annotations
 
-import ssl
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
-from urllib.parse import urlsplit
 
 import httpx
 
-from graphpost import __version__
 from graphpost.config import DEFAULT_GRAPH_URL, Settings
 from graphpost.core import drive, mail, users
-from graphpost.core.http import (
-    Operation,
-    Request,
-    Response,
-    lower_headers,
-    run_operation,
-    with_query,
-)
+from graphpost.core.http import Operation, Request, Response, run_operation
 from graphpost.core.retry import RetryPolicy
 from graphpost.errors import TransportError
 from graphpost.models import Attachment, DriveItem, Message, Photo, SendReceipt, SharingLink, User
-from graphpost.tls import trust
+from graphpost.transport import (
+    DEFAULT_TIMEOUT,
+    USER_AGENT,
+    ClientBase,
+    plain_response,
+    tls_verification,
+)
 
 __all__ = ["USER_AGENT", "Graph"]
 
 T = TypeVar("T")
-USER_AGENT = f"graphpost/{__version__}"
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
-
-# Failures before the request left: safe to send again whatever the method
-_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
-def _tls_verification(verify: bool | str | Path) -> bool | ssl.SSLContext:
-    """A CA file becomes an SSL context trusting it besides the system store (httpx deprecates
-    verify=<path>)."""
-    return verify if isinstance(verify, bool) else trust(verify)
-
-
-class Graph:
+class Graph(ClientBase):
     """A Microsoft Graph client for one identity (a user's or the app's token).
 
     `token` is an access token, or a callable returning one (called for every request,
@@ -71,16 +56,11 @@ class Graph:
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = USER_AGENT,
     ) -> None:
-        self._token = token
-        self.graph_url = graph_url.rstrip("/")
-        parts = urlsplit(self.graph_url)
-        self._origin = (parts.scheme, parts.netloc.lower())
-        self.retry = retry or RetryPolicy()
+        super().__init__(token, graph_url, retry, user_agent)
         self._sleep = sleep
-        self.user_agent = user_agent
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(
-            verify=_tls_verification(verify), timeout=timeout, transport=transport
+            verify=tls_verification(verify), timeout=timeout, transport=transport
         )
 
     @classmethod
@@ -92,8 +72,14 @@ class Graph:
             token_provider, graph_url=settings.graph_url, verify=settings.ca_file or True, **options
         )
 
-    def __repr__(self) -> str:
-        return f"Graph(graph_url={self.graph_url!r})"
+    @classmethod
+    def from_env(cls, **options: Any) -> Graph:
+        """An app-only client from the configuration (GRAPHPOST_* variables, .env, a sandbox):
+        the daemon registration's client credentials through MSAL."""
+        from graphpost.auth import AppTokenProvider
+
+        settings = Settings.from_env(app="daemon")
+        return cls.from_settings(settings, AppTokenProvider(settings), **options)
 
     def __enter__(self) -> Graph:
         return self
@@ -125,13 +111,7 @@ class Graph:
             try:
                 outcome = self._send_once(request)
             except httpx.TransportError as failure:
-                outcome = TransportError(
-                    str(failure) or type(failure).__name__,
-                    method=request.method,
-                    url=self._url(request),
-                    request_sent=not isinstance(failure, _NOT_SENT),
-                )
-                outcome.__cause__ = failure
+                outcome = self.failure(failure, request)
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
                 if isinstance(outcome, TransportError):
@@ -139,32 +119,24 @@ class Graph:
                 return outcome
             self._sleep(delay)
 
-    def _url(self, request: Request) -> str:
-        url = request.url
-        if not url.startswith(("https://", "http://")):
-            url = self.graph_url + ("" if url.startswith("/") else "/") + url
-        return with_query(url, request.params)
-
     def _send_once(self, request: Request) -> Response:
-        url = self._url(request)
-        headers = {"User-Agent": self.user_agent, **request.headers}
-        if request.authenticated:
-            parts = urlsplit(url)
-            if (parts.scheme, parts.netloc.lower()) != self._origin:
-                # a next link or upload URL pointing elsewhere must never receive the token
-                raise ValueError(
-                    f"refusing to send the access token to {parts.scheme}://{parts.netloc}"
-                )
-            headers["Authorization"] = f"Bearer {self._access_token()}"
-        if request.json is not None and not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/json"
+        url = self.url_of(request)
+        token = self._access_token() if request.authenticated else None
+        headers = self.headers_for(request, url, token)
         reply = self._http.request(
             request.method, url, headers=headers, content=request.body_bytes()
         )
-        return Response(reply.status_code, lower_headers(reply.headers.items()), reply.content)
+        return plain_response(reply)
 
     def _access_token(self) -> str:
-        return self._token if isinstance(self._token, str) else self._token()
+        if isinstance(self._token, str):
+            return self._token
+        token = self._token()
+        if not isinstance(token, str):
+            raise TypeError(
+                "Graph needs a token or a function returning one; use AsyncGraph for coroutines"
+            )
+        return token
 
     # -- the sample's calls -----------------------------------------------------------
 

@@ -21,6 +21,8 @@ JSON = Mapping[str, Any]
 __all__ = [
     "Attachment",
     "DriveItem",
+    "Extension",
+    "MailFolder",
     "Message",
     "Page",
     "Photo",
@@ -335,6 +337,51 @@ class Attachment:
 
 
 @dataclass(frozen=True)
+class MailFolder:
+    """A mail folder with its counts."""
+
+    id: str
+    display_name: str
+    total: int = 0
+    unread: int = 0
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: JSON) -> MailFolder:
+        return cls(
+            id=str(data.get("id") or ""),
+            display_name=str(data.get("displayName") or ""),
+            total=int(data.get("totalItemCount") or 0),
+            unread=int(data.get("unreadItemCount") or 0),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
+class Extension:
+    """An open extension: its name and the values kept in it."""
+
+    name: str
+    values: JSON
+    id: str = ""
+    raw: JSON = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, data: JSON) -> Extension:
+        values = {
+            k: v
+            for k, v in data.items()
+            if k not in ("@odata.type", "extensionName", "id") and not k.startswith("@")
+        }
+        return cls(
+            name=str(data.get("extensionName") or ""),
+            values=values,
+            id=str(data.get("id") or ""),
+            raw=data,
+        )
+
+
+@dataclass(frozen=True)
 class Page(Generic[T]):
     """One page of a collection; `next_link` is None on the last page."""
 
@@ -359,3 +406,5 @@ class SendReceipt:
 
     request_id: str | None
     client_request_id: str | None
+    # the draft was gone when sent again: an earlier attempt, whose answer was lost, sent it
+    already_sent: bool = False

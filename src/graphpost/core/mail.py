@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import mimetypes
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from graphpost.core import uploads
 from graphpost.core.common import (
     get_page,
     graph_request,
@@ -20,8 +22,9 @@ from graphpost.core.common import (
 )
 from graphpost.core.errors import expect_ok
 from graphpost.core.http import JSON, Operation, path_segment
+from graphpost.core.uploads import Progress
 from graphpost.errors import InvalidRecipients, SizeLimitExceeded
-from graphpost.models import Attachment, Message, Page, Recipient, SendReceipt
+from graphpost.models import Attachment, MailFolder, Message, Page, Recipient, SendReceipt
 
 __all__ = [
     "MAX_ATTACHMENT_BYTES",
@@ -43,6 +46,8 @@ __all__ = [
 # request under 4 MB; beyond that it needs an upload session (a later feature).
 MAX_ATTACHMENT_BYTES = 3 * 1024 * 1024
 MAX_REQUEST_BYTES = 4 * 1024 * 1024
+MAX_LARGE_ATTACHMENT_BYTES = 150 * 1024 * 1024  # "attach files up to 150 MB"
+SESSION_TRIES = 3
 
 # RFC 5322 addr-spec, the practical part: dot-atom or quoted local part, dot-atom domain
 # of at least two labels (or an IPv4 literal); non-ASCII allowed (RFC 6531).
@@ -130,18 +135,42 @@ def _recipient_json(recipients: Recipients) -> list[dict[str, Any]]:
 
 @dataclass(frozen=True)
 class FileAttachment:
-    """A file to send with a mail.  Only the base name of `name` is sent, never a folder path."""
+    """A file to send with a mail.  Only the base name of `name` is sent, never a folder path.
+
+    Its bytes are `content`, or, for a file given by `path`, read from disk when needed,
+    a chunk at a time: attachments of 3 MB and more travel through an upload session.
+    """
 
     name: str
-    content: bytes = field(repr=False)
+    content: bytes = field(default=b"", repr=False)
     content_type: str | None = None
     is_inline: bool = False
     content_id: str | None = None  # for <img src="cid:..."> in an HTML body
+    path: Path | None = None
 
     @classmethod
     def from_path(cls, path: str | Path, content_type: str | None = None) -> FileAttachment:
+        """A file on disk; its bytes are read when the mail is sent (never whole when large)."""
         path = Path(path)
-        return cls(path.name, path.read_bytes(), content_type)
+        if not path.is_file():
+            raise FileNotFoundError(f"no file at {path}")
+        return cls(path.name, content_type=content_type, path=path)
+
+    @property
+    def size(self) -> int:
+        return self.path.stat().st_size if self.path is not None else len(self.content)
+
+    def read(self, offset: int, length: int) -> bytes:
+        if self.path is None:
+            return self.content[offset : offset + length]
+        with open(self.path, "rb") as source:
+            source.seek(offset)
+            return source.read(length)
+
+    @property
+    def is_large(self) -> bool:
+        """Whether it must go through an upload session (3 MB or more)."""
+        return self.size >= MAX_ATTACHMENT_BYTES
 
     @property
     def filename(self) -> str:
@@ -163,7 +192,7 @@ class FileAttachment:
             "@odata.type": "#microsoft.graph.fileAttachment",
             "name": self.filename,
             "contentType": self.media_type,
-            "contentBytes": base64.b64encode(self.content).decode("ascii"),
+            "contentBytes": base64.b64encode(self.read(0, self.size)).decode("ascii"),
         }
         if self.is_inline:
             data["isInline"] = True
@@ -303,3 +332,186 @@ def list_attachments(message_id: str, user: str = "me") -> Operation[list[Attach
         page = read_page(response.json() or {}, Attachment.from_json)
         found.extend(page.items)
     return found
+
+
+# -- folders, drafts and changes ---------------------------------------------------------
+
+
+def _message_path(user: str, message_id: str) -> str:
+    return f"{owner_path(user)}/messages/{path_segment(message_id)}"
+
+
+def list_folders(user: str = "me") -> Operation[list[MailFolder]]:
+    response = expect_ok((yield graph_request("GET", f"{owner_path(user)}/mailFolders")))
+    return [MailFolder.from_json(item) for item in (response.json() or {}).get("value", [])]
+
+
+def create_draft(message: JSON, user: str = "me") -> Operation[Message]:
+    """A draft in Drafts (201).  Sending the request twice leaves two drafts but sends nothing,
+    so it may be retried after an ambiguous failure."""
+    request = graph_request(
+        "POST", f"{owner_path(user)}/messages", json=dict(message), idempotent=True
+    )
+    response = expect_ok((yield request), 201)
+    return Message.from_json(response.json() or {})
+
+
+def update_message(message_id: str, changes: JSON, user: str = "me") -> Operation[Message]:
+    """PATCH a message: isRead, categories, flag, importance on any; content on drafts only."""
+    request = graph_request(
+        "PATCH", _message_path(user, message_id), json=dict(changes), idempotent=True
+    )
+    response = expect_ok((yield request))
+    return Message.from_json(response.json() or {})
+
+
+def delete_message(message_id: str, user: str = "me") -> Operation[None]:
+    expect_ok((yield graph_request("DELETE", _message_path(user, message_id))), 204)
+    return None
+
+
+def move_message(
+    message_id: str, destination: str, user: str = "me", copy: bool = False
+) -> Operation[Message]:
+    """Move (or copy) to a folder by id or well-known name; the message gets a new id."""
+    action = "copy" if copy else "move"
+    request = graph_request(
+        "POST",
+        f"{_message_path(user, message_id)}/{action}",
+        json={"destinationId": destination},
+        # a repeated move fails (the old id is gone); a repeated copy would copy twice
+        idempotent=False,
+    )
+    response = expect_ok((yield request), 201)
+    return Message.from_json(response.json() or {})
+
+
+def add_attachment(
+    message_id: str, attachment: FileAttachment, user: str = "me"
+) -> Operation[Attachment]:
+    """One attachment under 3 MB, in one request."""
+    if attachment.is_large:
+        raise SizeLimitExceeded(
+            f"attachment {attachment.filename!r}",
+            attachment.size,
+            MAX_ATTACHMENT_BYTES,
+            "use upload_attachment",
+        )
+    request = graph_request(
+        "POST",
+        f"{_message_path(user, message_id)}/attachments",
+        json=attachment.to_json(),
+        idempotent=False,
+    )
+    response = expect_ok((yield request), 201)
+    return Attachment.from_json(response.json() or {})
+
+
+def upload_attachment(
+    message_id: str, attachment: FileAttachment, user: str = "me", progress: Progress | None = None
+) -> Operation[str]:
+    """An attachment of 3 to 150 MB through an Outlook upload session; returns the attachment
+    URL Outlook gives (Location).  Outlook cannot say how far a broken session got, so one
+    that fails is dropped and the upload starts again in a new one (at most `SESSION_TRIES`)."""
+    size = attachment.size
+    if size > MAX_LARGE_ATTACHMENT_BYTES:
+        raise SizeLimitExceeded(
+            f"attachment {attachment.filename!r}",
+            size,
+            MAX_LARGE_ATTACHMENT_BYTES,
+            "Outlook takes attachments up to 150 MB",
+        )
+    item: dict[str, Any] = {
+        "attachmentType": "file",
+        "name": attachment.filename,
+        "size": size,
+        "contentType": attachment.media_type,
+    }
+    if attachment.is_inline:
+        item["isInline"] = True
+    if attachment.content_id:
+        item["contentId"] = attachment.content_id
+    for attempt in range(1, SESSION_TRIES + 1):
+        request = graph_request(
+            "POST",
+            f"{_message_path(user, message_id)}/attachments/createUploadSession",
+            json={"AttachmentItem": item},
+            idempotent=True,  # an unused session expires by itself
+        )
+        session = expect_ok((yield request), 201).json() or {}
+        try:
+            done = yield from uploads.put_bytes(
+                str(session["uploadUrl"]), size, attachment.read, uploads.OUTLOOK, progress=progress
+            )
+        except uploads.SessionLost:
+            if attempt == SESSION_TRIES:
+                raise
+            continue
+        return done.header("location") or ""
+    raise AssertionError("unreachable")
+
+
+def send_draft(message_id: str, user: str = "me") -> Operation[SendReceipt]:
+    """Send a draft, exactly once.
+
+    Sending consumes the draft: a second send of the same draft finds nothing (404) instead of
+    sending again.  So the request is safe to repeat after a timeout or a 5xx, and a 404 on a
+    draft this process has just made means an earlier attempt went through.
+    """
+    request = graph_request(
+        "POST", f"{_message_path(user, message_id)}/send", content=b"", idempotent=True
+    )
+    response = yield request
+    if response.status == 404:
+        return SendReceipt(
+            request_id=response.header("request-id"),
+            client_request_id=request.headers.get("client-request-id"),
+            already_sent=True,
+        )
+    expect_ok(response, 202)
+    return SendReceipt(
+        request_id=response.header("request-id"),
+        client_request_id=response.header("client-request-id")
+        or request.headers.get("client-request-id"),
+    )
+
+
+def send(
+    message: JSON,
+    attachments: Sequence[FileAttachment] = (),
+    user: str = "me",
+    progress: Progress | None = None,
+) -> Operation[SendReceipt]:
+    """Send a mail with attachments of any size, exactly once: as a draft (small attachments in
+    it while the request stays under 4 MB, others added one by one, 3 MB and more through
+    upload sessions), then sent.  Nothing is sent twice, whatever fails on the way."""
+    inline: list[FileAttachment] = []
+    separate: list[FileAttachment] = []
+    budget = MAX_REQUEST_BYTES - len(json.dumps(message)) - 64 * 1024
+    for attachment in attachments:
+        encoded = (attachment.size + 2) // 3 * 4
+        if not attachment.is_large and encoded < budget:
+            inline.append(attachment)
+            budget -= encoded
+        else:
+            separate.append(attachment)
+    draft_json = dict(message)
+    if inline:
+        draft_json["attachments"] = [a.to_json() for a in inline]
+    draft = yield from create_draft(draft_json, user)
+    total = sum(a.size for a in separate)
+    done = 0
+    for attachment in separate:
+        if attachment.is_large:
+
+            def step(sent: int, _size: int, base: int = done) -> None:
+                if progress is not None:
+                    progress(base + sent, total)
+
+            yield from upload_attachment(draft.id, attachment, user, step)
+        else:
+            yield from add_attachment(draft.id, attachment, user)
+        done += attachment.size
+        if progress is not None:
+            progress(done, total)
+    return (yield from send_draft(draft.id, user))

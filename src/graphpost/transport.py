@@ -1,0 +1,90 @@
+"""What the sync and async clients share around the wire: addressing, headers, the token's origin
+rule, turning httpx's answers and failures into the core's plain `Response` and errors.
+
+Nothing here sends: `Graph` and `AsyncGraph` each add only their own loop around it.
+"""
+
+from __future__ import annotations
+
+import ssl
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import httpx
+
+from graphpost import __version__
+from graphpost.config import DEFAULT_GRAPH_URL
+from graphpost.core.http import Request, Response, lower_headers, with_query
+from graphpost.core.retry import RetryPolicy
+from graphpost.errors import TransportError
+from graphpost.tls import trust
+
+USER_AGENT = f"graphpost/{__version__}"
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
+
+# Failures before the request left: safe to send again whatever the method
+_NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+
+
+def tls_verification(verify: bool | str | Path) -> bool | ssl.SSLContext:
+    """A CA file becomes an SSL context trusting it besides the system store (httpx deprecates
+    verify=<path>)."""
+    return verify if isinstance(verify, bool) else trust(verify)
+
+
+class ClientBase:
+    """The state and rules both clients keep: base URL, token source, retry policy, User-Agent."""
+
+    def __init__(
+        self,
+        token: TokenSource,
+        graph_url: str = DEFAULT_GRAPH_URL,
+        retry: RetryPolicy | None = None,
+        user_agent: str = USER_AGENT,
+    ) -> None:
+        self._token = token
+        self.graph_url = graph_url.rstrip("/")
+        parts = urlsplit(self.graph_url)
+        self._origin = (parts.scheme, parts.netloc.lower())
+        self.retry = retry or RetryPolicy()
+        self.user_agent = user_agent
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(graph_url={self.graph_url!r})"
+
+    def url_of(self, request: Request) -> str:
+        url = request.url
+        if not url.startswith(("https://", "http://")):
+            url = self.graph_url + ("" if url.startswith("/") else "/") + url
+        return with_query(url, request.params)
+
+    def headers_for(self, request: Request, url: str, token: str | None) -> dict[str, str]:
+        """The request's headers, with the bearer token only for Graph's own origin."""
+        headers = {"User-Agent": self.user_agent, **request.headers}
+        if request.authenticated:
+            parts = urlsplit(url)
+            if (parts.scheme, parts.netloc.lower()) != self._origin:
+                # a next link or upload URL pointing elsewhere must never receive the token
+                raise ValueError(
+                    f"refusing to send the access token to {parts.scheme}://{parts.netloc}"
+                )
+            headers["Authorization"] = f"Bearer {token}"
+        if request.json is not None and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/json"
+        return headers
+
+    def failure(self, failure: httpx.TransportError, request: Request) -> TransportError:
+        error = TransportError(
+            str(failure) or type(failure).__name__,
+            method=request.method,
+            url=self.url_of(request),
+            request_sent=not isinstance(failure, _NOT_SENT),
+        )
+        error.__cause__ = failure
+        return error
+
+
+def plain_response(reply: httpx.Response) -> Response:
+    return Response(reply.status_code, lower_headers(reply.headers.items()), reply.content)
