@@ -124,6 +124,7 @@ SORTABLE = {
     "from/emailAddress/address",
     "from/emailAddress/name",
 }
+MAX_DEPTH = 100  # ODataLib's default limit on a filter's nesting
 _IMPORTANCE_RANK = {"low": 0, "normal": 1, "high": 2}
 _OPERATORS = {"eq": "Equal", "ne": "NotEqual", "gt": "GreaterThan", "ge": "GreaterThanOrEqual"}
 _OPERATORS |= {"lt": "LessThan", "le": "LessThanOrEqual"}
@@ -199,6 +200,7 @@ class _Parser:
     tokens: list[Token]
     position: int = 0
     properties: list[str] = field(default_factory=list)
+    depth: int = 0
 
     def peek(self) -> Token:
         return self.tokens[self.position]
@@ -223,30 +225,42 @@ class _Parser:
 
     # expression := conjunction ('or' conjunction)*
     def expression(self) -> Predicate:
-        left = self.conjunction()
+        either = [self.conjunction()]
         while self.keyword("or"):
-            right = self.conjunction()
-            left = (lambda a, b: lambda m: a(m) or b(m))(left, right)
-        return left
+            either.append(self.conjunction())
+        if len(either) == 1:
+            return either[0]
+        return lambda m: any(p(m) for p in either)  # flat, however long the chain
 
     def conjunction(self) -> Predicate:
-        left = self.unary()
+        every = [self.unary()]
         while self.keyword("and"):
-            right = self.unary()
-            left = (lambda a, b: lambda m: a(m) and b(m))(left, right)
-        return left
+            every.append(self.unary())
+        if len(every) == 1:
+            return every[0]
+        return lambda m: all(p(m) for p in every)
 
     def unary(self) -> Predicate:
         if self.keyword("not"):
-            inner = self.unary()
+            inner = self.nested(self.unary)
             return lambda m: not inner(m)
         return self.primary()
+
+    def nested(self, parse: Callable[[], Predicate]) -> Predicate:
+        """A deeper level of `not` or parentheses, within ODataLib's recursion limit."""
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise _bad_filter(f"The recursion depth of the filter exceeds {MAX_DEPTH}.")
+        try:
+            return parse()
+        finally:
+            self.depth -= 1
 
     def primary(self) -> Predicate:
         token = self.peek()
         if token.text == "(":
             self.take()
-            inner = self.expression()
+            inner = self.nested(self.expression)
             self.expect(")", "')' or operator")
             return inner
         if token.kind == "path" and self.tokens[self.position + 1].text == "(":
@@ -570,8 +584,8 @@ def _sort_value(message: dict[str, Any], path: str) -> Any:
     value = value_of(message, path)
     if path == "importance":
         return _IMPORTANCE_RANK.get(str(value), 1)
-    if isinstance(value, bool):
-        return int(value)
+    if path in ("isRead", "hasAttachments"):
+        return int(value is True)
     if path in TIMES:
         return _stored_time(value) or datetime.min.replace(tzinfo=UTC)
     return str(value or "").lower()

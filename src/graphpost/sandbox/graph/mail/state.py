@@ -344,6 +344,7 @@ def deliver(
         **{"from": mailbox_address(sender)},
     )
     outside: list[str] = []
+    dropped: list[str] = []
     with sb.store.transaction() as db:
         if save_to_sent_items:
             sent = dict(common, isRead=True, bccRecipients=[recipient(sb, a) for a in message.bcc])
@@ -373,7 +374,10 @@ def deliver(
                 (outlook_id("AAMkAO"), sender.id, sent_id, json.dumps(outside), now),
             )
         if draft_id:
-            _remove(sb, db, draft_id)
+            if not _exists(db, sender, draft_id):  # sent or deleted meanwhile
+                raise item_not_found()
+            dropped = _remove(db, draft_id)
+    forget_blobs(sb, dropped)
 
 
 def mailbox_address(user: User) -> dict[str, Any]:
@@ -481,8 +485,9 @@ def _save(db: Any, resource: dict[str, Any], now: str) -> dict[str, Any]:
     return resource
 
 
-def _remove(sb: Sandbox, db: Any, message_id: str) -> None:
-    """A message and its attachments go; a blob goes when no other copy refers to it."""
+def _remove(db: Any, message_id: str) -> list[str]:
+    """A message and its attachments go (in the caller's transaction); returns the blobs they
+    used, for `forget_blobs` once the transaction is committed."""
     blobs = [
         row[0]
         for row in db.execute("SELECT blob FROM attachments WHERE message_id = ?", (message_id,))
@@ -492,11 +497,14 @@ def _remove(sb: Sandbox, db: Any, message_id: str) -> None:
     db.execute(
         "DELETE FROM extensions WHERE owner_kind = 'message' AND owner_id = ?", (message_id,)
     )
-    for blob in blobs:
-        if (
-            db.execute("SELECT 1 FROM attachments WHERE blob = ? LIMIT 1", (blob,)).fetchone()
-            is None
-        ):
+    return blobs
+
+
+def forget_blobs(sb: Sandbox, blobs: list[str]) -> None:
+    """Delete the blobs no attachment refers to any more: after the commit that dropped the
+    rows, so a crash leaves at worst an unused file, never a row without its bytes."""
+    for blob in set(blobs):
+        if sb.store.query_one("SELECT 1 FROM attachments WHERE blob = ? LIMIT 1", blob) is None:
             sb.store.delete_blob(blob)
 
 
@@ -711,7 +719,10 @@ def delete_message(sb: Sandbox, user: User, message_id: str) -> None:
 def permanently_delete(sb: Sandbox, user: User, message_id: str) -> None:
     get_message(sb, user, message_id)
     with sb.store.transaction() as db:
-        _remove(sb, db, message_id)
+        if not _exists(db, user, message_id):
+            raise item_not_found()
+        blobs = _remove(db, message_id)
+    forget_blobs(sb, blobs)
 
 
 def move_message(
@@ -755,7 +766,7 @@ def move_message(
             (new_id, message_id),
         )
         if not keep_original:
-            _remove(sb, db, message_id)
+            _remove(db, message_id)  # its blobs now belong to the moved message
     return get_message(sb, user, new_id)
 
 
@@ -940,10 +951,4 @@ def delete_attachment(sb: Sandbox, user: User, message_id: str, attachment_id: s
     with sb.store.transaction() as db:
         db.execute("DELETE FROM attachments WHERE id = ?", (attachment_id,))
         refresh_has_attachments(db, message_id)
-        if (
-            db.execute(
-                "SELECT 1 FROM attachments WHERE blob = ? LIMIT 1", (row["blob"],)
-            ).fetchone()
-            is None
-        ):
-            sb.store.delete_blob(row["blob"])
+    forget_blobs(sb, [row["blob"]])
