@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from flask import Blueprint, Response, request
 
@@ -31,7 +31,22 @@ def upload_url(sb: Sandbox, user_id: str, message_id: str, session_id: str, toke
     """Shaped like Outlook's: .../api/v2.0/Users('{oid}@{tid}')/Messages('{id}')/AttachmentSessions('{id}')."""
     owner = _owner(sb, user_id, message_id, encoded=False)
     path = quote(f"{owner}/AttachmentSessions('{session_id}')", safe="/'()@=")
-    return f"{sb.base_url}/_upload/outlook/api/v2.0/{path}?authtoken={token}"
+    return f"{other_host(sb.base_url)}/_upload/outlook/api/v2.0/{path}?authtoken={token}"
+
+
+def other_host(base_url: str) -> str:
+    """The sandbox's address under its other loopback name (127.0.0.1 <-> localhost).
+
+    Outlook's upload URLs are on outlook.office.com, not on graph.microsoft.com, and Microsoft's
+    SDKs attach their Graph token by host (Kiota's allowed hosts), so in the cloud the token never
+    reaches an upload URL. A different host here keeps that true for a client set up with the
+    sandbox's Graph host; the certificate names both.
+    """
+    parts = urlsplit(base_url)
+    swapped = {"127.0.0.1": "localhost", "localhost": "127.0.0.1"}.get(parts.hostname or "")
+    if swapped is None:
+        return base_url
+    return base_url.replace(f"//{parts.hostname}", f"//{swapped}", 1)
 
 
 def _session_id(address: str) -> str:
