@@ -6,6 +6,7 @@ from functools import partial
 from urllib.parse import quote, urlencode
 
 from flask import Response, request
+from werkzeug.wsgi import wrap_file
 
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
@@ -88,7 +89,7 @@ def _page(sb: Sandbox, user: User, in_folder: str | None, context: str) -> Respo
         params["$top"] = str(top)
         params["$skip"] = str(skip + top)
         body["@odata.nextLink"] = (
-            f"{sb.graph_url}/{request.path.split('/v1.0/', 1)[1]}?{urlencode(params, safe='$,')}"
+            f"{sb.graph_url}/{request.path.split('/v1.0/', 1)[1]}?{urlencode(params, safe='$,', quote_via=quote)}"
         )
     return json_response(body)
 
@@ -265,8 +266,14 @@ def attachment_value(
     sb: Sandbox, principal: Principal, owner: str, message_id: str, attachment_id: str
 ) -> Response:
     _, row = _readable_attachment(sb, principal, owner, message_id, attachment_id)
-    response = Response(sb.store.read_blob(str(row["blob"])), status=200)
+    try:
+        blob = open(sb.store.blob_path(str(row["blob"])), "rb")  # noqa: SIM115 - the response closes it
+    except FileNotFoundError:  # deleted since the row was read
+        raise state.item_not_found() from None
+    # streamed from the blob file: an attachment may be 150 MB
+    response = Response(wrap_file(request.environ, blob, 256 * 1024), direct_passthrough=True)
     response.headers["Content-Type"] = str(row["content_type"])
+    response.headers["Content-Length"] = str(row["size"])
     return response
 
 
