@@ -20,6 +20,13 @@ __version__ = "0.1.0"
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
     "Graph": "graphpost.client",
+    "AsyncGraph": "graphpost.aio",
+    "OutgoingMail": "graphpost.core.mail",
+    "SendOutcome": "graphpost.core.mail",
+    "BatchRequest": "graphpost.core.batch",
+    "BatchResult": "graphpost.core.batch",
+    "Extension": "graphpost.models",
+    "MailFolder": "graphpost.models",
     "Settings": "graphpost.config",
     "ConfigError": "graphpost.config",
     "RetryPolicy": "graphpost.core.retry",
@@ -59,26 +66,33 @@ _EXPORTS: dict[str, str] = {
 
 __all__ = [
     "AppTokenProvider",
+    "AsyncGraph",
     "Attachment",
     "AuthCodeFlow",
     "AuthError",
     "AuthFailure",
     "BadRequest",
+    "BatchRequest",
+    "BatchResult",
     "ConfigError",
     "Conflict",
     "DriveItem",
+    "Extension",
     "FileAttachment",
     "FileTokenCache",
     "Forbidden",
     "Graph",
     "GraphError",
     "InvalidRecipients",
+    "MailFolder",
     "Message",
     "NotFound",
+    "OutgoingMail",
     "Page",
     "Photo",
     "Recipient",
     "RetryPolicy",
+    "SendOutcome",
     "SendReceipt",
     "ServerError",
     "Settings",
@@ -100,6 +114,7 @@ __all__ = [
 if TYPE_CHECKING:
     from typing import Any
 
+    from graphpost.aio import AsyncGraph
     from graphpost.auth import (
         AppTokenProvider,
         AuthCodeFlow,
@@ -109,7 +124,14 @@ if TYPE_CHECKING:
     )
     from graphpost.client import Graph
     from graphpost.config import ConfigError, Settings
-    from graphpost.core.mail import FileAttachment, build_message, parse_recipients
+    from graphpost.core.batch import BatchRequest, BatchResult
+    from graphpost.core.mail import (
+        FileAttachment,
+        OutgoingMail,
+        SendOutcome,
+        build_message,
+        parse_recipients,
+    )
     from graphpost.core.retry import RetryPolicy
     from graphpost.errors import (
         AuthError,
@@ -130,6 +152,8 @@ if TYPE_CHECKING:
     from graphpost.models import (
         Attachment,
         DriveItem,
+        Extension,
+        MailFolder,
         Message,
         Page,
         Photo,

@@ -7,8 +7,10 @@ responses back to the operation.
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -16,11 +18,25 @@ from typing import Any, TypeVar
 import httpx
 
 from graphpost.config import DEFAULT_GRAPH_URL, Settings
-from graphpost.core import drive, mail, users
-from graphpost.core.http import Operation, Request, Response, run_operation
+from graphpost.core import batch as batching
+from graphpost.core import drive, extensions, mail, users
+from graphpost.core.batch import BatchRequest, BatchResult
+from graphpost.core.http import PAUSED, Operation, Request, Response, pause_seconds, run_operation
 from graphpost.core.retry import RetryPolicy
+from graphpost.core.uploads import Progress
 from graphpost.errors import TransportError
-from graphpost.models import Attachment, DriveItem, Message, Photo, SendReceipt, SharingLink, User
+from graphpost.models import (
+    Attachment,
+    DriveItem,
+    Extension,
+    MailFolder,
+    Message,
+    Page,
+    Photo,
+    SendReceipt,
+    SharingLink,
+    User,
+)
 from graphpost.transport import (
     DEFAULT_TIMEOUT,
     USER_AGENT,
@@ -32,6 +48,9 @@ from graphpost.transport import (
 __all__ = ["USER_AGENT", "Graph"]
 
 T = TypeVar("T")
+OUTLOOK_CONCURRENCY = 4  # requests at once per app and mailbox
+DOWNLOAD_TRIES = 5
+CHUNK = 1024 * 1024
 
 
 class Graph(ClientBase):
@@ -55,8 +74,9 @@ class Graph(ClientBase):
         retry: RetryPolicy | None = None,
         sleep: Callable[[float], None] = time.sleep,
         user_agent: str = USER_AGENT,
+        state_dir: str | Path | None = None,
     ) -> None:
-        super().__init__(token, graph_url, retry, user_agent)
+        super().__init__(token, graph_url, retry, user_agent, state_dir)
         self._sleep = sleep
         self._owns_client = http_client is None
         self._http = http_client or httpx.Client(
@@ -104,20 +124,28 @@ class Graph(ClientBase):
 
     def send(self, request: Request) -> Response:
         """Send `request`, sending the same request again while the retry policy says so."""
+        wait = pause_seconds(request)
+        if wait is not None:
+            self._sleep(wait)
+            return PAUSED
         attempt = 0
+        wait = self.throttled_for()  # another request's 429 holds back this one too
         while True:
             attempt += 1
+            if wait > 0:
+                self._sleep(wait)
             outcome: Response | TransportError
             try:
                 outcome = self._send_once(request)
             except httpx.TransportError as failure:
                 outcome = self.failure(failure, request)
+            self.note(outcome)
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
                 if isinstance(outcome, TransportError):
                     raise outcome
                 return outcome
-            self._sleep(delay)
+            wait = max(delay, self.throttled_for())
 
     def _send_once(self, request: Request) -> Response:
         url = self.url_of(request)
@@ -138,7 +166,7 @@ class Graph(ClientBase):
             )
         return token
 
-    # -- the sample's calls -----------------------------------------------------------
+    # -- users -------------------------------------------------------------------------
 
     def me(self, select: Sequence[str] | None = None) -> User:
         return self.run(users.get_me(select))
@@ -150,27 +178,7 @@ class Graph(ClientBase):
         """The user's profile photo, or None when they have none."""
         return self.run(users.get_photo(user, size))
 
-    def upload(
-        self,
-        remote_path: str,
-        content: bytes,
-        content_type: str | None = None,
-        user: str = "me",
-        conflict_behavior: str = "replace",
-    ) -> DriveItem:
-        """Put a file of up to 250 MB at `remote_path` in the user's OneDrive."""
-        return self.run(
-            drive.upload_small(remote_path, content, content_type, user, conflict_behavior)
-        )
-
-    def create_link(
-        self,
-        item_id: str,
-        type: str = "view",  # Graph's own name for it
-        scope: str | None = None,
-        user: str = "me",
-    ) -> SharingLink:
-        return self.run(drive.create_link(item_id, type, scope, user))
+    # -- mail ----------------------------------------------------------------------------
 
     def send_mail(
         self,
@@ -185,21 +193,62 @@ class Graph(ClientBase):
         importance: str | None = None,
         attachments: Sequence[mail.FileAttachment] = (),
         save_to_sent_items: bool = True,
+        exactly_once: bool = True,
         user: str = "me",
+        progress: Progress | None = None,
     ) -> SendReceipt:
-        """Build and send one mail; Graph's 202 gives a `SendReceipt`, anything else raises."""
+        """Send one mail with attachments of any size.
+
+        By default exactly once: through a draft, so a timeout or a 5xx is retried without
+        any risk of a second mail.  ``exactly_once=False`` sends one sendMail request instead,
+        never repeated after an ambiguous failure (which then raises).
+        """
         message = mail.build_message(
-            subject,
-            body,
-            to,
-            cc,
-            bcc,
-            reply_to,
-            html=html,
-            importance=importance,
-            attachments=attachments,
+            subject, body, to, cc, bcc, reply_to, html=html, importance=importance
         )
-        return self.run(mail.send_mail(message, save_to_sent_items, user))
+        return self.run(
+            mail.compose_and_send(
+                message,
+                attachments,
+                exactly_once=exactly_once,
+                save_to_sent_items=save_to_sent_items,
+                user=user,
+                progress=progress,
+            )
+        )
+
+    def send_many(
+        self,
+        mails: Iterable[mail.OutgoingMail],
+        workers: int = OUTLOOK_CONCURRENCY,
+        progress: Progress | None = None,
+    ) -> list[mail.SendOutcome]:
+        """Send many mails, each exactly once, `workers` at a time (Outlook takes 4 at once per
+        app and mailbox); a 429 pauses every worker for its Retry-After.  Returns every
+        mail's outcome, in order; one failing does not stop the others."""
+        todo = list(mails)
+        done = 0
+        lock = threading.Lock()
+
+        def one(index: int) -> mail.SendOutcome:
+            nonlocal done
+            try:
+                outcome = mail.SendOutcome(
+                    index, todo[index], receipt=self.run(todo[index].operation())
+                )
+            except Exception as failure:  # reported, not raised: the others go on
+                outcome = mail.SendOutcome(index, todo[index], error=failure)
+            with lock:
+                done += 1
+                if progress is not None:
+                    progress(done, len(todo))
+            return outcome
+
+        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="graphpost-send") as pool:
+            return list(pool.map(one, range(len(todo))))
+
+    def folders(self, user: str = "me") -> list[MailFolder]:
+        return self.run(mail.list_folders(user))
 
     def messages(
         self,
@@ -210,24 +259,190 @@ class Graph(ClientBase):
         select: Sequence[str] | None = None,
     ) -> Iterator[Message]:
         """Messages of a folder, newest first, fetched page by page (`top` per page) up to `limit`."""
-        if limit is not None and limit <= 0:
-            return
-        page = self.run(mail.list_messages(folder, top, user, select))
-        yielded = 0
-        while True:
-            for message in page.items:
-                yield message
-                yielded += 1
-                if limit is not None and yielded >= limit:
-                    return
-            if not page.next_link:
-                return
-            page = self.run(mail.next_page(page.next_link))
+        return self._items(mail.list_messages(folder, top, user, select), mail.next_page, limit)
 
     def message(
         self, message_id: str, user: str = "me", select: Sequence[str] | None = None
     ) -> Message:
         return self.run(mail.get_message(message_id, user, select))
 
+    def create_draft(self, message: Mapping[str, Any], user: str = "me") -> Message:
+        """A draft from a message's JSON (see `build_message`)."""
+        return self.run(mail.create_draft(message, user))
+
+    def update_message(
+        self, message_id: str, changes: Mapping[str, Any], user: str = "me"
+    ) -> Message:
+        return self.run(mail.update_message(message_id, changes, user))
+
+    def move_message(
+        self, message_id: str, destination: str, user: str = "me", copy: bool = False
+    ) -> Message:
+        return self.run(mail.move_message(message_id, destination, user, copy))
+
+    def delete_message(self, message_id: str, user: str = "me") -> None:
+        self.run(mail.delete_message(message_id, user))
+
+    def send_draft(self, message_id: str, user: str = "me") -> SendReceipt:
+        return self.run(mail.send_draft(message_id, user))
+
     def attachments(self, message_id: str, user: str = "me") -> list[Attachment]:
         return self.run(mail.list_attachments(message_id, user))
+
+    def attach(
+        self,
+        message_id: str,
+        attachment: mail.FileAttachment,
+        user: str = "me",
+        progress: Progress | None = None,
+    ) -> None:
+        """Add an attachment of any size to a draft (3 MB and more through an upload session)."""
+        if attachment.is_large:
+            self.run(mail.upload_attachment(message_id, attachment, user, progress))
+        else:
+            self.run(mail.add_attachment(message_id, attachment, user))
+
+    # -- OneDrive ------------------------------------------------------------------------
+
+    def upload(
+        self,
+        remote_path: str,
+        source: bytes | str | Path,
+        content_type: str | None = None,
+        user: str = "me",
+        conflict_behavior: str = "replace",
+        progress: Progress | None = None,
+    ) -> DriveItem:
+        """Put a file (bytes, or a local path) at `remote_path` in the user's OneDrive.
+
+        Small ones go in one request; a local file of more than ``SESSION_THRESHOLD`` bytes goes
+        through an upload session whose address is kept on disk, so that running the same
+        upload again after an interruption continues where it stopped.
+        """
+        operation, finished = self.upload_operation(
+            remote_path, source, content_type, user, conflict_behavior, progress
+        )
+        item = self.run(operation)
+        finished()
+        return item
+
+    def download(
+        self,
+        destination: str | Path,
+        remote_path: str | None = None,
+        item_id: str | None = None,
+        user: str = "me",
+        progress: Progress | None = None,
+    ) -> Path:
+        """Stream a file to `destination`; what an interrupted run left (``destination.part``)
+        is continued with a Range request, not fetched again."""
+        target = Path(destination)
+        part = target.with_name(target.name + ".part")
+        for attempt in range(1, DOWNLOAD_TRIES + 1):
+            item = self.run(drive.download_target(remote_path, item_id, user))
+            size = item.size or 0
+            have = part.stat().st_size if part.exists() else 0
+            try:
+                with self._http.stream(
+                    "GET", str(item.download_url), headers=drive.range_header(have)
+                ) as answer:
+                    start = drive.check_range_answer(
+                        answer.status_code, answer.headers.get("content-range"), have, size
+                    )
+                    if start < size:
+                        with open(part, "ab" if start else "wb") as out:
+                            done = start
+                            for chunk in answer.iter_bytes(CHUNK):
+                                out.write(chunk)
+                                done += len(chunk)
+                                if progress is not None:
+                                    progress(done, size)
+            except httpx.TransportError as failure:
+                if attempt == DOWNLOAD_TRIES:
+                    raise self.failure(failure, Request("GET", str(item.download_url))) from None
+                continue
+            part.replace(target)
+            return target
+        raise AssertionError("unreachable")
+
+    def item(
+        self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
+    ) -> DriveItem:
+        return self.run(drive.get_item(remote_path, item_id, user))
+
+    def children(
+        self,
+        remote_path: str | None = None,
+        item_id: str | None = None,
+        user: str = "me",
+        top: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[DriveItem]:
+        return self._items(
+            drive.list_children(remote_path, item_id, user, top), drive.next_children, limit
+        )
+
+    def create_folder(
+        self,
+        name: str,
+        parent_path: str | None = None,
+        user: str = "me",
+        conflict_behavior: str = "fail",
+    ) -> DriveItem:
+        return self.run(drive.create_folder(name, parent_path, user, conflict_behavior))
+
+    def delete(
+        self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
+    ) -> None:
+        self.run(drive.delete_item(remote_path, item_id, user))
+
+    def create_link(
+        self,
+        item_id: str,
+        type: str = "view",
+        scope: str | None = None,
+        user: str = "me",
+    ) -> SharingLink:
+        return self.run(drive.create_link(item_id, type, scope, user))
+
+    # -- open extensions and batches -----------------------------------------------------
+
+    def extension(
+        self, name: str, user: str = "me", message_id: str | None = None
+    ) -> Extension | None:
+        return self.run(extensions.get_extension(name, user, message_id))
+
+    def save_extension(
+        self, name: str, values: Mapping[str, Any], user: str = "me", message_id: str | None = None
+    ) -> Extension:
+        return self.run(extensions.save_extension(name, values, user, message_id))
+
+    def delete_extension(self, name: str, user: str = "me", message_id: str | None = None) -> None:
+        self.run(extensions.delete_extension(name, user, message_id))
+
+    def batch(self, requests: Sequence[BatchRequest]) -> dict[str, BatchResult]:
+        """Many requests in as few round trips as Graph allows (20 a batch); see `core.batch`."""
+        return self.run(batching.batch(requests))
+
+    # -- paging ----------------------------------------------------------------------------
+
+    def _items(
+        self,
+        first: Operation[Page[T]],
+        following: Callable[[str], Operation[Page[T]]],
+        limit: int | None,
+    ) -> Iterator[T]:
+        """The items of every page, fetched as they are reached, up to `limit`."""
+        if limit is not None and limit <= 0:
+            return
+        page = self.run(first)
+        yielded = 0
+        while True:
+            for item in page.items:
+                yield item
+                yielded += 1
+                if limit is not None and yielded >= limit:
+                    return
+            if not page.next_link:
+                return
+            page = self.run(following(page.next_link))

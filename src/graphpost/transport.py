@@ -7,6 +7,7 @@ Nothing here sends: `Graph` and `AsyncGraph` each add only their own loop around
 from __future__ import annotations
 
 import ssl
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -14,15 +15,21 @@ from urllib.parse import urlsplit
 import httpx
 
 from graphpost import __version__
-from graphpost.config import DEFAULT_GRAPH_URL
-from graphpost.core.http import Request, Response, lower_headers, with_query
+from graphpost.config import DEFAULT_GRAPH_URL, default_home
+from graphpost.core import drive
+from graphpost.core.errors import retry_after
+from graphpost.core.http import Operation, Request, Response, lower_headers, with_query
 from graphpost.core.retry import RetryPolicy
+from graphpost.core.uploads import Progress
 from graphpost.errors import TransportError
+from graphpost.models import DriveItem
+from graphpost.resume import FileSource, UploadJournal
 from graphpost.tls import trust
 
 USER_AGENT = f"graphpost/{__version__}"
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
+SESSION_THRESHOLD = 10 * 1024 * 1024  # above it, a local file goes through a resumable session
 
 # Failures before the request left: safe to send again whatever the method
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -43,6 +50,7 @@ class ClientBase:
         graph_url: str = DEFAULT_GRAPH_URL,
         retry: RetryPolicy | None = None,
         user_agent: str = USER_AGENT,
+        state_dir: str | Path | None = None,
     ) -> None:
         self._token = token
         self.graph_url = graph_url.rstrip("/")
@@ -50,6 +58,20 @@ class ClientBase:
         self._origin = (parts.scheme, parts.netloc.lower())
         self.retry = retry or RetryPolicy()
         self.user_agent = user_agent
+        self._resume_at = 0.0  # time.monotonic() before which no request should go
+        self.journal = UploadJournal(Path(state_dir) if state_dir else default_home() / "uploads")
+
+    def note(self, outcome: Response | BaseException) -> None:
+        """A 429 holds back every request of this client for its Retry-After, not only its own
+        retry: the limit is the app's, and hammering it only prolongs the throttling."""
+        if isinstance(outcome, Response) and outcome.status == 429:
+            wait = retry_after(outcome) or 1.0
+            self._resume_at = max(
+                self._resume_at, time.monotonic() + min(wait, self.retry.max_retry_after)
+            )
+
+    def throttled_for(self) -> float:
+        return max(0.0, self._resume_at - time.monotonic())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(graph_url={self.graph_url!r})"
@@ -75,6 +97,44 @@ class ClientBase:
             headers["Content-Type"] = "application/json"
         return headers
 
+    def upload_operation(
+        self,
+        remote_path: str,
+        source: bytes | str | Path,
+        content_type: str | None,
+        user: str,
+        conflict_behavior: str,
+        progress: Progress | None,
+    ) -> tuple[Operation[DriveItem], Callable[[], None]]:
+        """How to upload `source`, and what to do once it is up.
+
+        Bytes and small files go in one request; a local file over `SESSION_THRESHOLD` goes
+        through a session whose address is kept on disk (`UploadJournal`), so that the same
+        upload run again after an interruption continues where it stopped."""
+        if isinstance(source, bytes):
+            return drive.upload_small(
+                remote_path, source, content_type, user, conflict_behavior
+            ), _nothing
+        path = Path(source)
+        size = path.stat().st_size
+        if size <= SESSION_THRESHOLD:
+            small = drive.upload_small(
+                remote_path, path.read_bytes(), content_type, user, conflict_behavior
+            )
+            return small, _nothing
+        destination = f"{self.graph_url}|{user}|{remote_path}|{conflict_behavior}"
+        operation = drive.upload_resumable(
+            remote_path,
+            size,
+            FileSource(path).read,
+            self.journal.load(path, destination),
+            lambda session: self.journal.save(path, destination, session),
+            user,
+            conflict_behavior,
+            progress,
+        )
+        return operation, lambda: self.journal.forget(path, destination)
+
     def failure(self, failure: httpx.TransportError, request: Request) -> TransportError:
         error = TransportError(
             str(failure) or type(failure).__name__,
@@ -88,3 +148,7 @@ class ClientBase:
 
 def plain_response(reply: httpx.Response) -> Response:
     return Response(reply.status_code, lower_headers(reply.headers.items()), reply.content)
+
+
+def _nothing() -> None:
+    return None

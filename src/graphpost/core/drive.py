@@ -4,6 +4,7 @@ facts a streaming download needs, deletion and sharing links."""
 from __future__ import annotations
 
 import mimetypes
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -264,3 +265,27 @@ def check_range_answer(status: int, content_range: str | None, have: int, size: 
     raise ValueError(
         f"the download answered {status} ({content_range or 'no range'}); start it again"
     )
+
+
+def upload_resumable(
+    remote_path: str,
+    size: int,
+    read: uploads.Read,
+    known: UploadSession | None = None,
+    remember: Callable[[UploadSession], None] | None = None,
+    user: str = "me",
+    conflict_behavior: str = "replace",
+    progress: uploads.Progress | None = None,
+) -> Operation[DriveItem]:
+    """Upload through a session, continuing `known` (from an earlier run) where it stands when
+    it still exists; `remember` is told of a new session before its first byte goes."""
+    start: int | None = None
+    session = known
+    if session is not None:
+        start = yield from session_offset(session)
+    if session is None or start is None:
+        session = yield from create_upload_session(remote_path, size, user, conflict_behavior)
+        if remember is not None:
+            remember(session)
+        start = 0
+    return (yield from upload_session_bytes(session, read, start, progress))

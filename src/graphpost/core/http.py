@@ -79,6 +79,22 @@ def lower_headers(pairs: Any) -> dict[str, str]:
 Operation = Generator[Request, Response, T]
 """A Graph call: yields requests, receives responses, returns a `T`."""
 
+PAUSE = "(pause)"
+
+
+def pause(seconds: float) -> Request:
+    """Not a request: asks the client to wait `seconds` before the operation goes on (for
+    waits the protocol itself calls for, such as a batch item's Retry-After)."""
+    return Request(PAUSE, "", params={"seconds": repr(max(0.0, seconds))})
+
+
+def pause_seconds(request: Request) -> float | None:
+    return float(request.params["seconds"]) if request.method == PAUSE else None
+
+
+PAUSED = Response(204, {})
+"""What a pause answers."""
+
 
 def run_operation(operation: Operation[T], send: Any) -> T:
     """Drive `operation` with a synchronous `send(Request) -> Response`."""

@@ -6,7 +6,7 @@ import base64
 import json
 import mimetypes
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -346,7 +346,7 @@ def list_folders(user: str = "me") -> Operation[list[MailFolder]]:
     return [MailFolder.from_json(item) for item in (response.json() or {}).get("value", [])]
 
 
-def create_draft(message: JSON, user: str = "me") -> Operation[Message]:
+def create_draft(message: Mapping[str, Any], user: str = "me") -> Operation[Message]:
     """A draft in Drafts (201).  Sending the request twice leaves two drafts but sends nothing,
     so it may be retried after an ambiguous failure."""
     request = graph_request(
@@ -356,7 +356,9 @@ def create_draft(message: JSON, user: str = "me") -> Operation[Message]:
     return Message.from_json(response.json() or {})
 
 
-def update_message(message_id: str, changes: JSON, user: str = "me") -> Operation[Message]:
+def update_message(
+    message_id: str, changes: Mapping[str, Any], user: str = "me"
+) -> Operation[Message]:
     """PATCH a message: isRead, categories, flag, importance on any; content on drafts only."""
     request = graph_request(
         "PATCH", _message_path(user, message_id), json=dict(changes), idempotent=True
@@ -515,3 +517,69 @@ def send(
         if progress is not None:
             progress(done, total)
     return (yield from send_draft(draft.id, user))
+
+
+def compose_and_send(
+    message: JSON,
+    attachments: Sequence[FileAttachment] = (),
+    *,
+    exactly_once: bool = True,
+    save_to_sent_items: bool = True,
+    user: str = "me",
+    progress: Progress | None = None,
+) -> Operation[SendReceipt]:
+    """The usual way to send: exactly once through a draft (the default, and the only way for
+    attachments of 3 MB or more), or in one sendMail request that is never repeated."""
+    large = any(a.is_large for a in attachments)
+    if exactly_once or large:
+        if not save_to_sent_items:
+            raise ValueError("a sent draft always goes to Sent Items; use exactly_once=False")
+        return (yield from send(message, attachments, user, progress))
+    full = dict(message)
+    if attachments:
+        full["attachments"] = [a.to_json() for a in attachments]
+    return (yield from send_mail(full, save_to_sent_items, user))
+
+
+@dataclass(frozen=True)
+class OutgoingMail:
+    """One mail of a `send_many`: what `build_message` takes, and whose mailbox sends it."""
+
+    subject: str
+    body: str
+    to: Recipients
+    cc: Recipients = ()
+    bcc: Recipients = ()
+    reply_to: Recipients = ()
+    html: bool = True
+    importance: str | None = None
+    attachments: Sequence[FileAttachment] = ()
+    user: str = "me"
+
+    def operation(self) -> Operation[SendReceipt]:
+        """Sent exactly once, whatever is retried on the way."""
+        message = build_message(
+            self.subject,
+            self.body,
+            self.to,
+            self.cc,
+            self.bcc,
+            self.reply_to,
+            html=self.html,
+            importance=self.importance,
+        )
+        return compose_and_send(message, self.attachments, user=self.user)
+
+
+@dataclass(frozen=True)
+class SendOutcome:
+    """What became of one mail of a `send_many`: a receipt, or the error that stopped it."""
+
+    index: int
+    mail: OutgoingMail
+    receipt: SendReceipt | None = None
+    error: Exception | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.receipt is not None
