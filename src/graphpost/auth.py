@@ -179,6 +179,13 @@ class AppTokenProvider:
             result = self._app.acquire_token_for_client(scopes=[graph_scope(self._settings)])
         return _token_from(result, self._settings)
 
+    def invalidate(self) -> None:
+        """Forget the cached token (Graph refused it: revoked, or expired early), so the next
+        call asks Entra ID for a new one."""
+        with self._lock:
+            if self._app is not None:
+                self._app.remove_tokens_for_client()
+
 
 class AuthCodeFlow:
     """The web app's sign-in: auth code with PKCE, state and nonce (all kept by MSAL in the flow dict).

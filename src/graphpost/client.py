@@ -140,6 +140,9 @@ class Graph(ClientBase):
             except httpx.TransportError as failure:
                 outcome = self.failure(failure, request)
             self.note(outcome)
+            if self.refreshed_after_refusal(request, outcome, attempt):
+                wait = 0.0
+                continue
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
                 if isinstance(outcome, TransportError):

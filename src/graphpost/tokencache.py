@@ -22,7 +22,14 @@ from typing import Any
 
 import msal
 
-__all__ = ["FileTokenCache", "LockTimeout", "file_lock", "pid_alive", "write_private_file"]
+__all__ = [
+    "FileTokenCache",
+    "LockTimeout",
+    "RedisTokenCache",
+    "file_lock",
+    "pid_alive",
+    "write_private_file",
+]
 
 log = logging.getLogger(__name__)
 
@@ -87,6 +94,44 @@ class FileTokenCache(msal.SerializableTokenCache):  # type: ignore[misc]
             contextlib.suppress(FileNotFoundError),
         ):
             self.path.unlink()
+        self.has_state_changed = False
+
+
+class RedisTokenCache(msal.SerializableTokenCache):  # type: ignore[misc]
+    """MSAL's token cache in Redis, for processes on several machines that share sign-ins.
+
+    `client` is a ``redis.Redis``; the value expires `ttl_seconds` after the last save
+    (Entra's refresh tokens die after 90 days unused anyway).
+    """
+
+    def __init__(self, client: Any, key: str, *, ttl_seconds: int = 90 * 24 * 3600) -> None:
+        super().__init__()
+        self.client, self.key, self.ttl_seconds = client, key, ttl_seconds
+        self.load()
+
+    def __repr__(self) -> str:
+        return f"RedisTokenCache({self.key!r})"
+
+    def load(self) -> None:
+        raw = self.client.get(self.key)
+        if raw:
+            try:
+                self.deserialize(raw.decode() if isinstance(raw, bytes) else str(raw))
+            except ValueError:
+                log.warning("token cache %s in Redis is not valid JSON; starting empty", self.key)
+                self.deserialize("{}")
+        self.has_state_changed = False
+
+    def save(self) -> bool:
+        if not self.has_state_changed:
+            return False
+        self.client.set(self.key, self.serialize(), ex=self.ttl_seconds)
+        self.has_state_changed = False
+        return True
+
+    def clear(self) -> None:
+        self.deserialize("{}")
+        self.client.delete(self.key)
         self.has_state_changed = False
 
 

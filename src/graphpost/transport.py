@@ -70,6 +70,22 @@ class ClientBase:
                 self._resume_at, time.monotonic() + min(wait, self.retry.max_retry_after)
             )
 
+    def refreshed_after_refusal(
+        self, request: Request, outcome: Response | BaseException, attempt: int
+    ) -> bool:
+        """On a first 401, a token source that can (`invalidate()`) drops its token so the request
+        goes again with a fresh one: a token can expire or be revoked between two requests."""
+        invalidate = getattr(self._token, "invalidate", None)
+        if (
+            attempt == 1
+            and isinstance(outcome, Response)
+            and outcome.status == 401
+            and callable(invalidate)
+        ):
+            invalidate()
+            return True
+        return False
+
     def throttled_for(self) -> float:
         return max(0.0, self._resume_at - time.monotonic())
 

@@ -9,6 +9,7 @@ from flask import Flask, Response, g, request
 from werkzeug.exceptions import HTTPException
 
 from graphpost.sandbox.context import Sandbox, sandbox
+from graphpost.sandbox.faults import Fault
 from graphpost.sandbox.requestlog import loggable_query
 
 # Graph's requests and the pre-authenticated upload and download addresses
@@ -69,17 +70,20 @@ def create_app(sb: Sandbox) -> Flask:
 
     @app.before_request
     def _scripted_fault() -> Response | None:
-        if not request.path.startswith("/v1.0/"):
+        if not request.path.startswith(LOGGED_PREFIXES):
             return None
         fault = sandbox().faults.take(request.method, request.path)
         if fault is None:
             return None
-        from graphpost.sandbox.graph.wire import error_response
+        if fault.when == "after":
+            g.fault = fault  # the request runs; its answer is replaced below
+            return None
+        return _fault_answer(fault)
 
-        response = error_response(fault.status, fault.code, fault.message)
-        if fault.retry_after is not None:
-            response.headers["Retry-After"] = f"{fault.retry_after:g}"
-        return response
+    @app.after_request
+    def _lost_answer(response: Response) -> Response:
+        fault = g.pop("fault", None)
+        return response if fault is None else _fault_answer(fault)
 
     @app.errorhandler(Exception)
     def _unexpected(failure: Exception) -> Response | HTTPException:
@@ -121,3 +125,14 @@ def _log_entry(response: Response) -> dict[str, Any]:
         "client": client,
         "user": user.upn if user else None,
     }
+
+
+def _fault_answer(fault: Fault) -> Response:
+    from graphpost.sandbox.graph.wire import error_response
+
+    if fault.delay_ms:
+        time.sleep(fault.delay_ms / 1000)
+    response = error_response(fault.status, fault.code, fault.message)
+    if fault.retry_after is not None:
+        response.headers["Retry-After"] = f"{fault.retry_after:g}"
+    return response

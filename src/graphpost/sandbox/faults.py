@@ -1,4 +1,4 @@
-"""Scripted faults: "the next N Graph requests matching METHOD and PATH fail with STATUS", in order.
+"""Scripted faults: "the next N requests matching METHOD and PATH fail with STATUS", in order.
 
 PATH is a regular expression searched in the request path (``/v1.0/me/sendMail``).
 
@@ -42,6 +42,10 @@ class Fault:
     code: str
     message: str
     after: int = 0  # matching requests to let through first ("the third PUT fails": after=2)
+    # "before": refused unheard; "after": carried out, then the answer is lost (the client sees
+    # the fault though the work was done: what makes a retry send a mail twice)
+    when: str = "before"
+    delay_ms: int = 0  # the answer held back this long (client timeouts)
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -53,6 +57,8 @@ class Fault:
             "code": self.code,
             "message": self.message,
             "after": self.after,
+            "when": self.when,
+            "delay_ms": self.delay_ms,
         }
 
 
@@ -67,6 +73,8 @@ class Faults:
             pattern = re.compile(str(spec.get("path", ".*")))
             times = int(spec.get("times", 1))
             after = int(spec.get("after", 0))
+            when = str(spec.get("when", "before"))
+            delay_ms = int(spec.get("delay_ms", 0))
             retry_after = spec.get("retry_after")
             retry_after = None if retry_after is None else float(retry_after)
         except (KeyError, TypeError, ValueError, re.error) as problem:
@@ -75,6 +83,8 @@ class Faults:
             ) from None
         if not 400 <= status <= 599 or times < 1 or after < 0:
             raise FaultError("status must be 400 to 599, times at least 1 and after at least 0")
+        if when not in ("before", "after") or not 0 <= delay_ms <= 120_000:
+            raise FaultError("when is 'before' or 'after', and delay_ms 0 to 120000")
         code, message = DEFAULT_ERRORS.get(status, ("UnknownError", "Scripted fault."))
         fault = Fault(
             method=str(spec.get("method", "*")).upper(),
@@ -85,6 +95,8 @@ class Faults:
             code=str(spec.get("code", code)),
             message=str(spec.get("message", message)),
             after=after,
+            when=when,
+            delay_ms=delay_ms,
         )
         with self._lock:
             self._faults.append(fault)

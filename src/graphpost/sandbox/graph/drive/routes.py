@@ -221,7 +221,9 @@ def download(
     if row["is_folder"]:
         raise GraphError(400, "invalidRequest", "A folder has no content to download.")
     # 302 to a pre-authenticated address, as OneDrive answers
-    return Response(b"", status=302, headers={"Location": transfers.download_url(sb, str(row["id"]))})
+    return Response(
+        b"", status=302, headers={"Location": transfers.download_url(sb, str(row["id"]))}
+    )
 
 
 @route("GET", DRIVE + "/" + ITEM + r"/children")
