@@ -16,7 +16,6 @@ from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.graph.mail import sessions
 from graphpost.sandbox.graph.wire import (
     GraphError,
-    error_response,
     json_response,
     refuse_large_body,
 )
@@ -58,18 +57,6 @@ def expiration(timestamp: float) -> str:
     """Outlook's times here carry seven digits of fraction: 2019-09-25T01:09:30.7671707Z."""
     moment = datetime.fromtimestamp(timestamp, UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond:06d}0Z"
-
-
-@blueprint.before_request
-def _scripted_fault() -> Response | None:
-    """Faults scripted for these paths (a failing chunk, say) apply here as on Graph's."""
-    fault = sandbox().faults.take(request.method, request.path)
-    if fault is None:
-        return None
-    response = error_response(fault.status, fault.code, fault.message)
-    if fault.retry_after is not None:
-        response.headers["Retry-After"] = f"{fault.retry_after:g}"
-    return response
 
 
 def _session(session_id: str) -> dict[str, object]:
