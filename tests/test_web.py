@@ -298,7 +298,9 @@ def test_graph_errors_are_shown_escaped_with_code_and_request_id(
 def test_a_failed_send_shows_graphs_answer(client: FlaskClient, sandbox: RunningSandbox) -> None:
     sign_in(client, sandbox)
     page = client.get("/mailform").get_data(as_text=True)
-    sandbox.inject_fault("POST", "sendMail", 503)  # a POST is not retried: one is enough
+    # sending a draft is safe to repeat, so the web app tries twice: both attempts fail here
+    sandbox.inject_fault("POST", "/messages/[^/]+/send$", 503, times=2)
+    since = sandbox.request_log()[-1]["seq"]
     client.post(
         "/send_mail",
         data={
@@ -311,3 +313,5 @@ def test_a_failed_send_shows_graphs_answer(client: FlaskClient, sandbox: Running
     result = client.get("/mailsent").get_data(as_text=True)
     assert "Mail not sent" in result and "Graph answered 503" in result
     assert "serviceNotAvailable" in result and 'id="request-id"' in result
+    sends = [e for e in sandbox.request_log(since) if e["path"].endswith("/send")]
+    assert [e["status"] for e in sends] == [503, 503]

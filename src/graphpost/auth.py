@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     import msal
 
 __all__ = [
-    "SAMPLE_SCOPES",
+    "DELEGATED_SCOPES",
     "AppTokenProvider",
     "AuthCodeFlow",
     "app_token",
@@ -28,9 +28,10 @@ __all__ = [
     "graph_scope",
 ]
 
-# The sample's delegated permissions: profile and photo, send mail, put files in OneDrive.
-# MSAL adds openid, profile and offline_access itself (and refuses them if passed).
-SAMPLE_SCOPES = ("User.Read", "Mail.Send", "Files.ReadWrite")
+# The delegated permissions graphpost's web app and CLI ask for: profile and photo, send mail,
+# put files in OneDrive, and Mail.ReadWrite because a mail is sent exactly once through a draft
+# (and the inbox is read).  MSAL adds openid, profile and offline_access itself.
+DELEGATED_SCOPES = ("User.Read", "Mail.ReadWrite", "Mail.Send", "Files.ReadWrite")
 
 # Graph's hosts in Microsoft's clouds; any other Graph URL (a sandbox) takes the public cloud's scope
 _GRAPH_HOSTS = frozenset(

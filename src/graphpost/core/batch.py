@@ -36,7 +36,12 @@ class BatchRequest:
         if self.body is not None:
             if isinstance(self.body, bytes):
                 headers.setdefault("Content-Type", "application/octet-stream")
-                item["body"] = base64.b64encode(self.body).decode()
+                content_type = next(v for k, v in headers.items() if k.lower() == "content-type")
+                # JSON batching's rule: text travels as a string, anything else binary as base64
+                textual = content_type.lower().startswith("text/")
+                item["body"] = (
+                    self.body.decode() if textual else base64.b64encode(self.body).decode()
+                )
             else:
                 headers.setdefault("Content-Type", "application/json")
                 item["body"] = self.body

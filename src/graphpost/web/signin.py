@@ -7,14 +7,13 @@ from typing import Any
 import msal
 from flask import current_app, g, session
 
-from graphpost.auth import build_confidential_app
+from graphpost.auth import DELEGATED_SCOPES, build_confidential_app
 from graphpost.client import Graph
 from graphpost.config import Settings
 from graphpost.core.retry import RetryPolicy
 from graphpost.web.store import Store
 
-# the sample's permissions: read the profile and photo, send mail, put the photo in OneDrive
-SCOPES = ["User.Read", "Mail.Send", "Files.ReadWrite"]
+SCOPES = list(DELEGATED_SCOPES)
 TOKEN_CACHE_SECONDS = 90 * 24 * 3600
 # a person is waiting: retry briefly, never sleep long inside a request
 WEB_RETRY = RetryPolicy(max_attempts=2, max_retry_after=5)
