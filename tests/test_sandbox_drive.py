@@ -282,6 +282,29 @@ def test_a_gibibyte_upload_keeps_memory_flat(big_sandbox: RunningSandbox) -> Non
     assert answer.json()["size"] == total
     assert answer.json()["file"]["hashes"]["sha256Hash"] == digest.hexdigest().upper()
     simple = bytes(200 * 1024 * 1024)
-    ada("PUT", "me/drive/root:/big/simple.bin:/content", content=simple).raise_for_status()
+    item = ada("PUT", "me/drive/root:/big/simple.bin:/content", content=simple).json()
+    link = ada(
+        "POST",
+        f"me/drive/items/{item['id']}/createLink",
+        json={"type": "view", "scope": "anonymous"},
+    ).json()["link"]["webUrl"]
+    portal = f"{big_sandbox.info['portal_url']}portal/drive/{item['id']}/content"
+    download = ada("GET", f"me/drive/items/{item['id']}/content").headers["Location"]
+    with big_sandbox.client(timeout=300) as anonymous:
+        # every way out of the sandbox streams the file: the download URL, the sharing link, the portal
+        for url in (download, link, portal):
+            with anonymous.stream("GET", url) as answer:
+                assert answer.status_code == 200, url
+                assert sum(len(piece) for piece in answer.iter_bytes(1024 * 1024)) == len(simple)
+        # a JSON body over Graph's 4 MB is refused, never read whole: with a length or chunked
+        mib = bytes(1024 * 1024)
+        for content in (mib * 50, iter([mib] * 50)):
+            refused = anonymous.post(
+                f"{big_sandbox.graph_url}/me/drive/items/{item['id']}/createLink",
+                content=content,
+                headers={"Authorization": ada.http.headers["Authorization"]},
+            )
+            assert refused.status_code == 413
+            assert refused.json()["error"]["code"] == "RequestEntityTooLarge"
     grown_mib = (peak_rss_kib(big_sandbox.process.pid) - before) / 1024
     assert grown_mib < 64, f"the sandbox's peak memory grew by {grown_mib:.0f} MiB"

@@ -103,25 +103,42 @@ def add_graph_headers(response: Response) -> Response:
     return response
 
 
-def request_json() -> dict[str, Any]:
-    """The JSON object in the body, or Graph's 400 when there is none."""
-    raw = request.get_data(cache=True)
+# Graph refuses a request body over 4 MB ("The maximum request length supported is 4MB."); only
+# the content PUTs of OneDrive and the upload URLs take more, and those stream to disk
+REQUEST_LIMIT = 4 * 1024 * 1024
+REQUEST_LIMIT_MESSAGE = "The maximum request length supported is 4MB."
+_NOT_JSON = (
+    "Unable to read JSON request payload. Please ensure Content-Type header is set and payload"
+    " is of valid JSON format."
+)
+
+
+def request_body() -> bytes:
+    """The whole request body, read at most once and never beyond Graph's 4 MB (413 past it),
+    whether or not the client said its length: a body is never held whole past the limit."""
+    if "graph_body" not in g:
+        refuse_large_body(REQUEST_LIMIT, REQUEST_LIMIT_MESSAGE)
+        raw = request.stream.read(REQUEST_LIMIT + 1)
+        if len(raw) > REQUEST_LIMIT:  # chunked, no length given: found out while reading
+            raise too_large(REQUEST_LIMIT_MESSAGE)
+        g.graph_body = raw
+    body: bytes = g.graph_body
+    return body
+
+
+def request_json(*, optional: bool = False) -> dict[str, Any]:
+    """The JSON object in the body, or Graph's 400 when there is none (`optional`: {} then)."""
+    raw = request_body()
     if not raw.strip():
+        if optional:
+            return {}
         raise GraphError(400, "BadRequest", "Empty Payload. JSON content expected.")
     try:
         body = json.loads(raw)
     except ValueError:
-        raise GraphError(
-            400,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        ) from None
+        raise GraphError(400, "BadRequest", _NOT_JSON) from None
     if not isinstance(body, dict):
-        raise GraphError(
-            400,
-            "BadRequest",
-            "Unable to read JSON request payload. Please ensure Content-Type header is set and payload is of valid JSON format.",
-        )
+        raise GraphError(400, "BadRequest", _NOT_JSON)
     return body
 
 
@@ -166,12 +183,15 @@ DRAIN_LIMIT = 64 * 1024 * 1024
 
 
 def refuse_large_body(limit: int, message: str) -> None:
-    """413 for a body over `limit`, read to its end first (up to a bound) so the client, still
-    sending, gets the answer instead of a connection reset."""
-    length = request.content_length or 0
-    if length <= limit:
-        return
-    if length <= DRAIN_LIMIT:
-        while request.stream.read(1024 * 1024):
-            pass
-    raise GraphError(413, "RequestEntityTooLarge", message)
+    """413 for a body whose stated length is over `limit`."""
+    if (request.content_length or 0) > limit:
+        raise too_large(message)
+
+
+def too_large(message: str) -> GraphError:
+    """Graph's 413, after reading on (up to a bound, keeping nothing) what the client is still
+    sending, so that it gets the answer instead of a connection reset."""
+    drained = 0
+    while drained < DRAIN_LIMIT and (piece := request.stream.read(1024 * 1024)):
+        drained += len(piece)
+    return GraphError(413, "RequestEntityTooLarge", message)

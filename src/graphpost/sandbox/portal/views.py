@@ -11,10 +11,10 @@ from flask import (
     Blueprint,
     Response,
     abort,
-    make_response,
     redirect,
     render_template,
     request,
+    send_file,
     url_for,
 )
 from flask.typing import ResponseReturnValue
@@ -152,7 +152,7 @@ def attachment(message_id: str, attachment_id: str) -> Response:
     )
     if chosen is None:
         abort(404)
-    return _download(sb.store.read_blob(chosen["blob"]), chosen["name"], chosen["content_type"])
+    return _download(sb, chosen["blob"], chosen["name"], chosen["content_type"])
 
 
 @blueprint.get("/portal/outbound")
@@ -189,11 +189,7 @@ def drive_content(item_id: str) -> Response:
     item = reading.drive_item(sb, item_id)
     if item is None or item["is_folder"] or not item["blob"]:
         abort(404)
-    return _download(
-        sb.store.read_blob(item["blob"]),
-        item["name"],
-        item["mime_type"] or "application/octet-stream",
-    )
+    return _download(sb, item["blob"], item["name"], item["mime_type"])
 
 
 @blueprint.get("/portal/requests")
@@ -202,9 +198,14 @@ def requests_page() -> str:
     return render_template("portal/requests.html", entries=entries)
 
 
-def _download(content: bytes, name: str, content_type: str) -> Response:
-    """A file to save, never to render as a page of this origin."""
-    response = make_response(content)
-    response.headers["Content-Type"] = content_type
+def _download(sb: Sandbox, blob: str, name: str, content_type: str | None) -> Response:
+    """A file to save, never to render as a page of this origin; streamed from its blob, as a
+    drive's file or a large attachment may be far bigger than memory should hold."""
+    response = send_file(
+        sb.store.blob_path(blob),
+        mimetype=content_type or "application/octet-stream",
+        conditional=True,
+        max_age=0,
+    )
     response.headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
     return response

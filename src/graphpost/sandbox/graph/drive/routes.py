@@ -151,7 +151,7 @@ def replace_content(
 def _start_session(
     sb: Sandbox, user: User, principal: Principal, start: dict[str, object], path: str
 ) -> Response:
-    body = request_json() if request.get_data(cache=True).strip() else {}
+    body = request_json(optional=True)
     session, token = sessions.create(sb, user, dict(start), path, body, principal.client_id)
     return json_response(
         {

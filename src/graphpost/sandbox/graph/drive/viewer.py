@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, request
+from urllib.parse import quote
+
+from flask import Blueprint, request, send_file
 from werkzeug.wrappers import Response
 
 from graphpost.sandbox.context import sandbox
@@ -34,8 +36,15 @@ def open_link(kind: str, owner: str, token: str) -> Response:
         )
     if item["is_folder"]:
         return Response(f"Folder {item['name']}", mimetype="text/plain")
-    response = Response(sb.store.read_blob(item["blob"]), mimetype=item["mime_type"])
-    response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{item['name']}"
+    # streamed from the file, never read whole: a shared file may be gigabytes
+    response = send_file(
+        sb.store.blob_path(item["blob"]),
+        mimetype=item["mime_type"] or "application/octet-stream",
+        download_name=item["name"],
+        conditional=True,
+        max_age=0,
+    )
+    response.headers["Content-Disposition"] = f"inline; filename*=UTF-8''{quote(item['name'])}"
     # the file is someone's upload: never let it run as a page of the sandbox's origin
     response.headers["Content-Security-Policy"] = (
         "sandbox; default-src 'none'; img-src 'self'; style-src 'unsafe-inline'"

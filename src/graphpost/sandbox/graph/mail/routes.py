@@ -20,7 +20,6 @@ from graphpost.sandbox.graph.wire import (
     empty_response,
     json_response,
     odata_context,
-    refuse_large_body,
     request_json,
 )
 
@@ -49,7 +48,6 @@ def _mailbox(
 @outlook_route("POST", OWNER + r"/(?:microsoft\.graph\.)?sendMail")
 def send_mail(sb: Sandbox, principal: Principal, owner: str) -> Response:
     sender = _mailbox(sb, principal, owner, {"Mail.Send"}, {"Mail.Send"})
-    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
     body = request_json()
     message = state.parse_message(ci_get(body, "message"))
     save = as_bool(ci_get(body, "saveToSentItems"), True)
@@ -127,7 +125,6 @@ def create_draft(
     sb: Sandbox, principal: Principal, owner: str, folder: str | None = None
 ) -> Response:
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
-    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
     target = state.folder(sb, user, folder or "drafts")
     created = state.create_draft(sb, user, target["id"], request_json())
     return json_response({"@odata.context": _message_context(user), **created}, 201)
@@ -282,7 +279,6 @@ def attachment_value(
 )
 def add_attachment(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
-    refuse_large_body(state.REQUEST_LIMIT, "The maximum request length supported is 4MB.")
     added = state.add_attachment(sb, user, message_id, request_json())
     context = odata_context(
         f"users('{user.id}')/messages('{quote(message_id, safe='')}')/attachments/$entity"

@@ -23,7 +23,6 @@ from graphpost.sandbox.graph.wire import GraphError, as_bool, ci_get
 from graphpost.sandbox.seed import outlook_id
 
 INLINE_ATTACHMENT_LIMIT = 3 * 1024 * 1024  # "under 3 MB" for attachments sent inline
-REQUEST_LIMIT = 4 * 1024 * 1024
 MESSAGES_PAGE_DEFAULT, MESSAGES_PAGE_MAX = 10, 1000
 ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)+$"
