@@ -15,7 +15,8 @@ Filters run here: ``eq``/``ne`` (and ``gt``/``ge``/``lt``/``le`` on times) on ``
 ``isDraft``, ``hasAttachments``, ``importance``, ``inferenceClassification``, ``flag/flagStatus``,
 ``subject``, ``conversationId``, ``parentFolderId``, ``internetMessageId``,
 ``from|sender/emailAddress/address|name`` and the four ``...DateTime`` properties;
-``startswith`` and ``contains`` on those texts; ``categories/any(c:c eq '...')``; joined with
+``startswith`` and ``contains`` on those texts; ``categories/any(c:c eq '...')``;
+``singleValueExtendedProperties/any(ep: ep/id eq '...' and ep/value eq '...')``; joined with
 ``and``, ``or``, ``not`` and parentheses.
 """
 
@@ -371,6 +372,8 @@ class _Parser:
         self.expect(":", "':'")
         if variable.kind != "path" or "/" in variable.text:
             raise _bad_filter(f"Syntax error at position {variable.position} in '{self.raw}'.")
+        if found[0] == "singleValueExtendedProperties" and quantifier.lower() == "any":
+            return self.extended_property(variable.text)
         name = self.take()
         operator = self.take().text.lower()
         value = self.operand()
@@ -386,6 +389,35 @@ class _Parser:
             raise not_run()
         wanted = str(value.value).lower()
         return lambda m: any(str(c).lower() == wanted for c in m.get("categories") or [])
+
+    def extended_property(self, variable: str) -> Predicate:
+        """`singleValueExtendedProperties/any(ep: ep/id eq '...' and ep/value eq '...')`, the form
+        singlevaluelegacyextendedproperty-get.md gives for finding items by a property's value."""
+        wanted: dict[str, str] = {}
+        while True:
+            name = self.take()
+            member = name.text.lower().removeprefix(variable.lower() + "/")
+            operator = self.take().text.lower()
+            value = self.operand()
+            if member not in ("id", "value") or operator != "eq" or value.kind != "Edm.String":
+                raise not_run()
+            wanted[member] = str(value.value)
+            if not self.keyword("and"):
+                break
+        self.expect(")", "')' or operator")
+        self.properties.append("singleValueExtendedProperties")
+        if "id" not in wanted:
+            raise not_run()
+        property_id, property_value = wanted["id"].lower(), wanted.get("value")
+
+        def matches(message: dict[str, Any]) -> bool:
+            return any(
+                str(p.get("id", "")).lower() == property_id
+                and (property_value is None or p.get("value") == property_value)
+                for p in message.get("singleValueExtendedProperties") or []
+            )
+
+        return matches
 
 
 def _parse_time(text: str, raw: str) -> datetime:

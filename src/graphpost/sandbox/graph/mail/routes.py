@@ -127,14 +127,18 @@ def create_draft(
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
     target = state.folder(sb, user, folder or "drafts")
     created = state.create_draft(sb, user, target["id"], request_json())
-    return json_response({"@odata.context": _message_context(user), **created}, 201)
+    return json_response(
+        {"@odata.context": _message_context(user), **state.select_properties(created, None)}, 201
+    )
 
 
 @outlook_route("PATCH", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
 def update_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) -> Response:
     user = _mailbox(sb, principal, owner, WRITE, WRITE)
     updated = state.update_message(sb, user, message_id, request_json())
-    return json_response({"@odata.context": _message_context(user), **updated})
+    return json_response(
+        {"@odata.context": _message_context(user), **state.select_properties(updated, None)}
+    )
 
 
 @outlook_route("DELETE", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)")
@@ -178,7 +182,9 @@ def move_message(
     moved = state.move_message(
         sb, user, message_id, destination, keep_original=action.lower() == "copy"
     )
-    return json_response({"@odata.context": _message_context(user), **moved}, 201)
+    return json_response(
+        {"@odata.context": _message_context(user), **state.select_properties(moved, None)}, 201
+    )
 
 
 @outlook_route("GET", OWNER + r"/mailFolders/(?P<folder>[^/]+)/messages")

@@ -64,6 +64,8 @@ class OutgoingMessage:
     importance: str
     attachments: list[Attachment]
     categories: tuple[str, ...] | list[str] = ()
+    # singleValueExtendedProperties as (id, value): kept, and filterable, but never shown unasked
+    extended: tuple[tuple[str, str], ...] = ()
 
 
 def invalid_recipient(address: str) -> GraphError:
@@ -127,7 +129,34 @@ def parse_message(message: Any, draft: bool = False) -> OutgoingMessage:
         ),
         attachments=attachments,
         categories=_categories(ci_get(message, "categories")),
+        extended=_extended_properties(ci_get(message, "singleValueExtendedProperties")),
     )
+
+
+EXTENDED = "singleValueExtendedProperties"
+# a property's id: "{type} {guid} Name {name}", "{type} {guid} Id 0x...", or "{type} 0x{tag}"
+_EXTENDED_ID = re.compile(
+    r"^\w+ (?:\{[0-9A-Fa-f-]{36}\} (?:Name \S.*|Id 0x[0-9A-Fa-f]{1,4})|0x[0-9A-Fa-f]{1,4})$"
+)
+
+
+def _extended_properties(value: Any) -> tuple[tuple[str, str], ...]:
+    if value is None:
+        return ()
+    found: list[tuple[str, str]] = []
+    for item in value if isinstance(value, list) else [value]:
+        property_id = ci_get(item, "id") if isinstance(item, dict) else None
+        property_value = ci_get(item, "value") if isinstance(item, dict) else None
+        if not isinstance(property_id, str) or not _EXTENDED_ID.match(property_id):
+            raise GraphError(
+                400, "ErrorInvalidExtendedPropertyValue", "The extended property id is not valid."
+            )
+        if not isinstance(property_value, str):
+            raise GraphError(
+                400, "ErrorInvalidExtendedPropertyValue", "An extended property needs a value."
+            )
+        found.append((property_id, property_value))
+    return tuple(found)
 
 
 def _categories(value: Any) -> list[str]:
@@ -361,6 +390,7 @@ def deliver(
             # recipients never see the Bcc line, except their own address on their copy
             delivered = dict(
                 common,
+                **{EXTENDED: []},
                 isRead=False,
                 bccRecipients=[recipient(sb, address)] if address in bcc else [],
             )
@@ -409,6 +439,7 @@ def message_resource(
         "bccRecipients": [recipient(sb, a) for a in message.bcc],
         "replyTo": [recipient(sb, a) for a in message.reply_to],
         "flag": {"flagStatus": "notFlagged"},
+        EXTENDED: [{"id": i, "value": v} for i, v in message.extended],
     }
 
 
@@ -680,6 +711,7 @@ def _as_outgoing(resource: dict[str, Any]) -> OutgoingMessage:
         importance=resource.get("importance") or "normal",
         attachments=[],
         categories=list(resource.get("categories") or []),
+        extended=tuple((p["id"], p["value"]) for p in resource.get(EXTENDED) or []),
     )
 
 
@@ -900,7 +932,9 @@ def attachment_resource(
 
 
 def select_properties(resource: dict[str, Any], names: list[str] | None) -> dict[str, Any]:
-    """The resource cut to $select's properties; Outlook keeps the etag and the id."""
+    """The resource cut to $select's properties; Outlook keeps the etag and the id.  Extended
+    properties are never part of it (Graph returns them only to an $expand)."""
+    resource = {k: v for k, v in resource.items() if k != EXTENDED}
     if names is None:
         return resource
     selected: dict[str, Any] = {"@odata.etag": resource.get("@odata.etag"), "id": resource["id"]}
