@@ -133,14 +133,70 @@ def test_a_big_attachment_goes_through_a_draft_and_an_upload_session(
     assert got == {"report.bin": 6 * MIB + 17, "note.txt": 14}
 
 
-def test_a_lost_answer_to_send_never_becomes_a_second_mail(
+@pytest.fixture(autouse=True)
+def _no_faults_left_over(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A fault a failed test did not use up must not hit the next test."""
+    yield
+    if "graph_sandbox" in request.fixturenames:
+        request.getfixturevalue("graph_sandbox").admin("DELETE", "/_sandbox/faults")
+
+
+@pytest.fixture
+def quick_settle(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Exchange takes seconds to file a sent mail; the sandbox files it at once."""
+    monkeypatch.setattr("graphpost.core.mail.SETTLE_WAITS", (0.1, 0.2))
+
+
+def key_lookups(sandbox: RunningSandbox, since: int) -> list[dict[str, Any]]:
+    return [
+        e
+        for e in sandbox.request_log(since=since)
+        if e["method"] == "GET" and "/mailFolders/sentitems/messages?" in e["path"]
+    ]
+
+
+def test_a_lost_answer_to_send_mail_never_becomes_a_second_mail(
     graph_sandbox: RunningSandbox, ada: Client, app: Graph
 ) -> None:
     subject = unique("lost answer")
-    # the draft is sent, then its 202 is lost: the client sees a 503 and tries again
-    graph_sandbox.inject_fault("POST", r"/messages/[^/]+/send$", 503, when="after")
+    before = graph_sandbox.request_log()[-1]["seq"]
+    # sendMail is carried out, then its 202 is lost: the client sees a 503
+    graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, when="after")
     receipt = ada.send_mail(subject, "once", graph_sandbox.user("grace")["mail"])
-    assert receipt.already_sent
+    assert receipt.already_sent and receipt.client_key and receipt.sent_message_id
+    assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
+    assert len(key_lookups(graph_sandbox, before)) == 1  # found in Sent Items at the first look
+    assert ada.find_sent(receipt.client_key) == receipt.sent_message_id
+
+
+def test_a_send_mail_refused_before_it_was_carried_out_is_sent_again_once(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph, quick_settle: None
+) -> None:
+    subject = unique("refused")
+    before = graph_sandbox.request_log()[-1]["seq"]
+    graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503)  # nothing was done
+    receipt = ada.send_mail(subject, "once", graph_sandbox.user("grace")["mail"])
+    assert not receipt.already_sent
+    assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
+    assert len(key_lookups(graph_sandbox, before)) == 3  # looked, waited, looked again, twice
+    sends = [e for e in graph_sandbox.request_log(since=before) if "sendMail" in e["path"]]
+    assert [e["status"] for e in sends] == [503, 202]
+
+
+def test_a_lost_answer_to_a_draft_send_never_becomes_a_second_mail(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * MIB + 1))  # 3 MB and more: through a draft
+    subject = unique("lost draft answer")
+    graph_sandbox.inject_fault("POST", r"/messages/[^/]+/send$", 503, when="after")
+    receipt = ada.send_mail(
+        subject,
+        "once",
+        graph_sandbox.user("grace")["mail"],
+        attachments=[FileAttachment.from_path(big)],
+    )
+    assert receipt.already_sent and receipt.sent_message_id
     assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
 
 
@@ -150,11 +206,10 @@ def test_a_timeout_after_the_send_was_taken_never_becomes_a_second_mail(
     client = client_for(graph_sandbox, kind, graph_sandbox.user_token("ada"), tmp_path, timeout=1.0)
     try:
         subject = unique("timeout")
-        graph_sandbox.inject_fault(
-            "POST", r"/messages/[^/]+/send$", 503, when="after", delay_ms=2500
-        )
+        # carried out, then the answer held back past the client's timeout
+        graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, when="after", delay_ms=2500)
         receipt = client.send_mail(subject, "once", graph_sandbox.user("grace")["mail"])
-        assert receipt.already_sent
+        assert receipt.already_sent and receipt.sent_message_id
         assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
     finally:
         client.close()
@@ -167,14 +222,26 @@ def test_send_many_through_a_429_storm_loses_and_doubles_nothing(
     tag = uuid.uuid4().hex[:8]
     mails = [OutgoingMail(f"many {tag} {n}", "hello", katherine["mail"]) for n in range(30)]
     mails.append(OutgoingMail(f"many {tag} bad", "x", "not an address"))
-    for path in (r"/me/messages$", r"/messages/[^/]+/send$"):
-        graph_sandbox.inject_fault("POST", path, 429, times=4, retry_after=0.2)
+    before = graph_sandbox.request_log()[-1]["seq"]
+    graph_sandbox.inject_fault("POST", r"/me/sendMail$", 429, times=8, retry_after=0.2)
+    # and two whose answers are lost after they went out
+    graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, times=2, when="after", after=3)
     progress: list[int] = []
-    outcomes = ada.send_many(mails, progress=lambda done, total: progress.append(done))
+    heard: list[int] = []
+    outcomes = ada.send_many(
+        mails,
+        progress=lambda done, total: progress.append(done),
+        on_outcome=lambda outcome: heard.append(outcome.index),
+    )
     assert [o.index for o in outcomes] == list(range(31))
     assert all(o.ok for o in outcomes[:30]) and not outcomes[30].ok
     assert "not an address" in str(outcomes[30].error)
-    assert sorted(progress) == list(range(1, 32))
+    assert sorted(progress) == list(range(1, 32)) and sorted(heard) == list(range(31))
+    assert sum(1 for o in outcomes if o.receipt and o.receipt.already_sent) == 2
+    statuses = [
+        e["status"] for e in graph_sandbox.request_log(since=before) if "sendMail" in e["path"]
+    ]
+    assert statuses.count(429) == 8 and statuses.count(503) == 2
     subjects = [
         m.subject
         for m in app.messages(user=katherine["id"], top=200, limit=2000)

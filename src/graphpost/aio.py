@@ -143,9 +143,7 @@ class AsyncGraph(ClientBase):
                 continue
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
-                if isinstance(outcome, TransportError):
-                    raise outcome
-                return outcome
+                return self.given_up(request, outcome)
             wait = max(delay, self.throttled_for())
 
     async def _send_once(self, request: Request) -> Response:
@@ -197,6 +195,7 @@ class AsyncGraph(ClientBase):
         exactly_once: bool = True,
         user: str = "me",
         progress: Progress | None = None,
+        client_key: str | None = None,
     ) -> SendReceipt:
         """See `Graph.send_mail`."""
         message = mail.build_message(
@@ -210,6 +209,7 @@ class AsyncGraph(ClientBase):
                 save_to_sent_items=save_to_sent_items,
                 user=user,
                 progress=progress,
+                client_key=client_key,
             )
         )
 
@@ -218,27 +218,36 @@ class AsyncGraph(ClientBase):
         mails: Iterable[mail.OutgoingMail],
         workers: int = OUTLOOK_CONCURRENCY,
         progress: Progress | None = None,
+        on_outcome: Callable[[mail.SendOutcome], None] | None = None,
     ) -> list[mail.SendOutcome]:
-        """See `Graph.send_many`: `workers` sends at once, a 429 pausing all of them."""
+        """See `Graph.send_many`: `workers` sends at once per mailbox, a 429 holding back all."""
         todo = list(mails)
-        slots = asyncio.Semaphore(max(1, workers))
+        slots = {m.user.lower(): asyncio.Semaphore(max(1, workers)) for m in todo}
         done = 0
 
         async def one(index: int) -> mail.SendOutcome:
             nonlocal done
-            async with slots:
+            outgoing = todo[index]
+            async with slots[outgoing.user.lower()]:
                 try:
                     outcome = mail.SendOutcome(
-                        index, todo[index], receipt=await self.run(todo[index].operation())
+                        index, outgoing, receipt=await self.run(outgoing.operation())
                     )
                 except Exception as failure:  # reported, not raised: the others go on
-                    outcome = mail.SendOutcome(index, todo[index], error=failure)
+                    outcome = mail.SendOutcome(index, outgoing, error=failure)
             done += 1
+            if on_outcome is not None:
+                on_outcome(outcome)
             if progress is not None:
                 progress(done, len(todo))
             return outcome
 
-        return list(await asyncio.gather(*(one(index) for index in range(len(todo)))))
+        finished = await asyncio.gather(*(one(i) for i in mail.send_order(todo)))
+        return sorted(finished, key=lambda outcome: outcome.index)
+
+    async def find_sent(self, client_key: str, user: str = "me") -> str | None:
+        """See `Graph.find_sent`."""
+        return await self.run(mail.find_sent(client_key, user))
 
     async def folders(self, user: str = "me") -> list[MailFolder]:
         return await self.run(mail.list_folders(user))

@@ -49,6 +49,7 @@ __all__ = ["USER_AGENT", "Graph"]
 
 T = TypeVar("T")
 OUTLOOK_CONCURRENCY = 4  # requests at once per app and mailbox
+MAX_SEND_THREADS = 32
 DOWNLOAD_TRIES = 5
 CHUNK = 1024 * 1024
 
@@ -145,9 +146,7 @@ class Graph(ClientBase):
                 continue
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
-                if isinstance(outcome, TransportError):
-                    raise outcome
-                return outcome
+                return self.given_up(request, outcome)
             wait = max(delay, self.throttled_for())
 
     def _send_once(self, request: Request) -> Response:
@@ -199,12 +198,16 @@ class Graph(ClientBase):
         exactly_once: bool = True,
         user: str = "me",
         progress: Progress | None = None,
+        client_key: str | None = None,
     ) -> SendReceipt:
         """Send one mail with attachments of any size.
 
-        By default exactly once: through a draft, so a timeout or a 5xx is retried without
-        any risk of a second mail.  ``exactly_once=False`` sends one sendMail request instead,
-        never repeated after an ambiguous failure (which then raises).
+        By default exactly once: the mail carries a client key (`client_key`, or a fresh one),
+        and after a timeout, a reset connection or a 5xx it is sent again only if no copy with
+        that key turned up in Sent Items.  It goes in one sendMail request when it fits (every
+        attachment under 3 MB, all under 4 MB), else through a draft and upload sessions.
+        ``exactly_once=False`` sends one sendMail request, never repeated after an ambiguous
+        failure (which then raises); only that way may `save_to_sent_items` be False.
         """
         message = mail.build_message(
             subject, body, to, cc, bcc, reply_to, html=html, importance=importance
@@ -217,6 +220,7 @@ class Graph(ClientBase):
                 save_to_sent_items=save_to_sent_items,
                 user=user,
                 progress=progress,
+                client_key=client_key,
             )
         )
 
@@ -225,30 +229,49 @@ class Graph(ClientBase):
         mails: Iterable[mail.OutgoingMail],
         workers: int = OUTLOOK_CONCURRENCY,
         progress: Progress | None = None,
+        on_outcome: Callable[[mail.SendOutcome], None] | None = None,
     ) -> list[mail.SendOutcome]:
-        """Send many mails, each exactly once, `workers` at a time (Outlook takes 4 at once per
-        app and mailbox); a 429 pauses every worker for its Retry-After.  Returns every
-        mail's outcome, in order; one failing does not stop the others."""
+        """Send many mails, each exactly once, as fast as Outlook's limits allow: `workers` at
+        once per mailbox (Outlook takes 4 concurrent requests per app and mailbox), every one
+        held back by a 429 for its Retry-After.
+
+        Returns every mail's outcome, in order; one failing does not stop the others.
+        `on_outcome` hears of each outcome as soon as it is known (a mail merge's journal),
+        from the sending threads; `progress` gets (mails done, mails in all).
+        """
         todo = list(mails)
+        order = mail.send_order(todo)
+        slots = {m.user.lower(): threading.Semaphore(max(1, workers)) for m in todo}
         done = 0
         lock = threading.Lock()
 
         def one(index: int) -> mail.SendOutcome:
             nonlocal done
-            try:
-                outcome = mail.SendOutcome(
-                    index, todo[index], receipt=self.run(todo[index].operation())
-                )
-            except Exception as failure:  # reported, not raised: the others go on
-                outcome = mail.SendOutcome(index, todo[index], error=failure)
+            with slots[todo[index].user.lower()]:
+                outcome = self._outcome(index, todo[index])
             with lock:
                 done += 1
+                if on_outcome is not None:
+                    on_outcome(outcome)
                 if progress is not None:
                     progress(done, len(todo))
             return outcome
 
-        with ThreadPoolExecutor(max(1, workers), thread_name_prefix="graphpost-send") as pool:
-            return list(pool.map(one, range(len(todo))))
+        threads = min(MAX_SEND_THREADS, max(1, workers) * len(slots)) or 1
+        with ThreadPoolExecutor(threads, thread_name_prefix="graphpost-send") as pool:
+            finished = dict(zip(order, pool.map(one, order), strict=True))
+        return [finished[index] for index in range(len(todo))]
+
+    def _outcome(self, index: int, outgoing: mail.OutgoingMail) -> mail.SendOutcome:
+        try:
+            return mail.SendOutcome(index, outgoing, receipt=self.run(outgoing.operation()))
+        except Exception as failure:  # reported, not raised: the others go on
+            return mail.SendOutcome(index, outgoing, error=failure)
+
+    def find_sent(self, client_key: str, user: str = "me") -> str | None:
+        """The id of the mail carrying `client_key` in Sent Items (see `SendReceipt.client_key`),
+        or None: whether a mail went out, asked after the fact."""
+        return self.run(mail.find_sent(client_key, user))
 
     def folders(self, user: str = "me") -> list[MailFolder]:
         return self.run(mail.list_folders(user))

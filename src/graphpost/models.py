@@ -406,5 +406,8 @@ class SendReceipt:
 
     request_id: str | None
     client_request_id: str | None
-    # the draft was gone when sent again: an earlier attempt, whose answer was lost, sent it
+    # an earlier attempt, whose answer was lost, had sent it: found in Sent Items by its client
+    # key (`sent_message_id` is that copy), or the draft was gone
     already_sent: bool = False
+    client_key: str | None = None  # the key the mail carries (`graphpost.core.mail.find_sent`)
+    sent_message_id: str | None = None

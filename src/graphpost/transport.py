@@ -86,6 +86,16 @@ class ClientBase:
             return True
         return False
 
+    def given_up(self, request: Request, outcome: Response | TransportError) -> Response:
+        """What the operation gets once retrying is over: the answer, or for a request that
+        asked for it (`Request.report_failures`) a transport failure as a status-0 answer;
+        any other failure is raised."""
+        if isinstance(outcome, Response):
+            return outcome
+        if request.report_failures:
+            return Response(0, {}, b"", failure=outcome)
+        raise outcome
+
     def throttled_for(self) -> float:
         return max(0.0, self._resume_at - time.monotonic())
 

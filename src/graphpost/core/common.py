@@ -24,6 +24,7 @@ def graph_request(
     content: bytes | None = None,
     idempotent: bool | None = None,
     authenticated: bool = True,
+    report_failures: bool = False,
 ) -> Request:
     """A `Request` with a fresh ``client-request-id``, so each call can be traced in Graph's logs."""
     return Request(
@@ -39,6 +40,7 @@ def graph_request(
         content=content,
         authenticated=authenticated,
         idempotent=idempotent,
+        report_failures=report_failures,
     )
 
 

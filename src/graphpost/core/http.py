@@ -27,6 +27,9 @@ class Request:
     ``https://`` (next links, upload URLs).  `authenticated` is False for URLs that
     must never carry the bearer token (pre-authenticated upload and download URLs).
     `idempotent` tells the retry policy whether sending it twice is harmless.
+    `report_failures` asks the client to hand a transport failure back as a `Response` with
+    status 0 (see `Response.failure`) rather than raise it, for an operation that must find
+    out for itself what became of a request whose answer never came (a sent mail).
     """
 
     method: str
@@ -37,6 +40,7 @@ class Request:
     content: bytes | None = None
     authenticated: bool = True
     idempotent: bool | None = None
+    report_failures: bool = False
 
     @property
     def is_idempotent(self) -> bool:
@@ -53,11 +57,13 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """One HTTP response, with header names lower-cased."""
+    """One HTTP response, with header names lower-cased; status 0 means none came (`failure`
+    says why: a timeout, a reset connection)."""
 
     status: int
     headers: Mapping[str, str]
     content: bytes = b""
+    failure: BaseException | None = field(default=None, compare=False, repr=False)
 
     def header(self, name: str, default: str | None = None) -> str | None:
         return self.headers.get(name.lower(), default)

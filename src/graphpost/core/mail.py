@@ -6,6 +6,7 @@ import base64
 import json
 import mimetypes
 import re
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,8 @@ from graphpost.core.common import (
     owner_path,
     read_page,
 )
-from graphpost.core.errors import expect_ok
-from graphpost.core.http import JSON, Operation, path_segment
+from graphpost.core.errors import error_from_response, expect_ok
+from graphpost.core.http import JSON, Operation, Response, path_segment, pause
 from graphpost.core.uploads import Progress
 from graphpost.errors import InvalidRecipients, SizeLimitExceeded
 from graphpost.models import Attachment, MailFolder, Message, Page, Recipient, SendReceipt
@@ -453,29 +454,174 @@ def upload_attachment(
     raise AssertionError("unreachable")
 
 
-def send_draft(message_id: str, user: str = "me") -> Operation[SendReceipt]:
-    """Send a draft, exactly once.
+# -- sending exactly once -----------------------------------------------------------------
+#
+# Graph has no idempotency key, and an answer that never came (a timeout, a reset connection,
+# a 5xx from a gateway) says nothing about whether the mail went.  So every mail carries a
+# client key in a single-value extended property of graphpost's own, which Exchange keeps on
+# the copy it files in Sent Items; after an ambiguous failure that copy is looked for (the
+# way Microsoft advises finding a sent mail), and the mail is sent again only when it is not
+# there after Exchange has had time to file it.
 
-    Sending consumes the draft: a second send of the same draft finds nothing (404) instead of
-    sending again.  So the request is safe to repeat after a timeout or a 5xx, and a 404 on a
-    draft this process has just made means an earlier attempt went through.
-    """
+CLIENT_KEY_PROPERTY = "String {150d8193-7fa0-4d26-830c-270cd3c40cae} Name graphpostClientKey"
+SETTLE_WAITS = (1.0, 2.0, 4.0)
+"""Pauses between looks in Sent Items after an ambiguous failure: Exchange files a sent mail
+asynchronously, within seconds."""
+SEND_TRIES = 3
+_AMBIGUOUS = frozenset({0, 500, 502, 503, 504})  # 0: no answer came
+
+
+def new_client_key() -> str:
+    return uuid.uuid4().hex
+
+
+def with_client_key(message: Mapping[str, Any], key: str) -> JSON:
+    """`message` carrying `key` in graphpost's extended property (other properties kept)."""
+    others = [
+        p
+        for p in message.get("singleValueExtendedProperties") or ()
+        if str(p.get("id", "")).lower() != CLIENT_KEY_PROPERTY.lower()
+    ]
+    return {
+        **message,
+        "singleValueExtendedProperties": [*others, {"id": CLIENT_KEY_PROPERTY, "value": key}],
+    }
+
+
+def find_sent(key: str, user: str = "me") -> Operation[str | None]:
+    """The id of the mail with client key `key` in the mailbox's Sent Items, or None."""
+    if not re.fullmatch(r"[\w.-]{1,128}", key):
+        raise ValueError("a client key is 1 to 128 letters, digits, '.', '-' or '_'")
     request = graph_request(
-        "POST", f"{_message_path(user, message_id)}/send", content=b"", idempotent=True
+        "GET",
+        f"{owner_path(user)}/mailFolders/sentitems/messages",
+        params={
+            "$filter": "singleValueExtendedProperties/any(ep: ep/id eq "
+            f"'{CLIENT_KEY_PROPERTY}' and ep/value eq '{key}')",
+            "$select": "id",
+            "$top": "1",
+        },
     )
-    response = yield request
-    if response.status == 404:
-        return SendReceipt(
-            request_id=response.header("request-id"),
-            client_request_id=request.headers.get("client-request-id"),
-            already_sent=True,
-        )
-    expect_ok(response, 202)
+    found = (expect_ok((yield request)).json() or {}).get("value") or []
+    return str(found[0]["id"]) if found else None
+
+
+def _settle(
+    key: str | None, user: str, draft_id: str | None, waits: Sequence[float] | None
+) -> Operation[tuple[bool, str | None]]:
+    """After an ambiguous failure: (sent, id of the copy in Sent Items).  Sent when the key turns
+    up in Sent Items, or when the draft that was being sent is gone; not sent when neither
+    happens within `waits`.  A look that fails raises: better unsure than twice."""
+    for wait in (0.0, *(SETTLE_WAITS if waits is None else waits)):
+        if wait:
+            yield pause(wait)
+        if key is not None:
+            found = yield from find_sent(key, user)
+            if found is not None:
+                return True, found
+        if draft_id is not None:
+            answer = yield graph_request(
+                "GET", _message_path(user, draft_id), params={"$select": "id,isDraft"}
+            )
+            if answer.status == 404:
+                return True, None
+            expect_ok(answer)
+    return False, None
+
+
+def _failure(response: Response) -> BaseException:
+    return response.failure or error_from_response(response)
+
+
+def _receipt(
+    response: Response, request_id: str | None, key: str | None, **extra: Any
+) -> SendReceipt:
     return SendReceipt(
         request_id=response.header("request-id"),
-        client_request_id=response.header("client-request-id")
-        or request.headers.get("client-request-id"),
+        client_request_id=response.header("client-request-id") or request_id,
+        client_key=key,
+        **extra,
     )
+
+
+def _send_once(
+    request_for: Any,
+    accepted: int,
+    key: str | None,
+    user: str,
+    draft_id: str | None,
+    waits: Sequence[float] | None,
+) -> Operation[SendReceipt]:
+    """POST a send (`request_for()` makes it afresh each time, with a new client-request-id)
+    until it is accepted, looking after each ambiguous failure whether it went after all."""
+    for attempt in range(1, SEND_TRIES + 1):
+        request = request_for()
+        response = yield request
+        request_id = request.headers.get("client-request-id")
+        if response.status == accepted:
+            return _receipt(response, request_id, key)
+        if draft_id is not None and response.status == 404 and attempt > 1:
+            # the draft we saw a moment ago is gone: the earlier send went through meanwhile
+            return _receipt(response, request_id, key, already_sent=True)
+        if response.status not in _AMBIGUOUS:
+            raise _failure(response)
+        sent, copy_id = yield from _settle(key, user, draft_id, waits)
+        if sent:
+            return _receipt(response, request_id, key, already_sent=True, sent_message_id=copy_id)
+        if attempt == SEND_TRIES:
+            raise _failure(response)
+    raise AssertionError("unreachable")
+
+
+def send_keyed(
+    message: JSON,
+    user: str = "me",
+    key: str | None = None,
+    settle_waits: Sequence[float] | None = None,
+) -> Operation[SendReceipt]:
+    """sendMail exactly once, in one request in the happy case: the mail carries a client key,
+    and after an ambiguous failure it is sent again only if no copy with that key turned up in
+    Sent Items (so it is always saved there)."""
+    key = key or new_client_key()
+    payload = {"message": with_client_key(message, key)}
+
+    def request() -> Any:
+        return graph_request(
+            "POST",
+            f"{owner_path(user)}/sendMail",
+            json=payload,
+            idempotent=False,
+            report_failures=True,
+        )
+
+    check_send_size(message, len(request().body_bytes() or b""))
+    return (yield from _send_once(request, 202, key, user, None, settle_waits))
+
+
+def send_draft(
+    message_id: str,
+    user: str = "me",
+    key: str | None = None,
+    settle_waits: Sequence[float] | None = None,
+) -> Operation[SendReceipt]:
+    """Send a draft exactly once.
+
+    The send is never repeated blindly after an ambiguous failure: first the draft's client
+    key (when it has one, as graphpost's drafts do) is looked for in Sent Items, and the draft
+    itself: sending consumes it, so a draft that is gone was sent.  Only a draft still there,
+    with no copy in Sent Items, after Exchange had time to file one, is sent again.
+    """
+
+    def request() -> Any:
+        return graph_request(
+            "POST",
+            f"{_message_path(user, message_id)}/send",
+            content=b"",
+            idempotent=False,
+            report_failures=True,
+        )
+
+    return (yield from _send_once(request, 202, key, user, message_id, settle_waits))
 
 
 def send(
@@ -483,10 +629,13 @@ def send(
     attachments: Sequence[FileAttachment] = (),
     user: str = "me",
     progress: Progress | None = None,
+    key: str | None = None,
+    settle_waits: Sequence[float] | None = None,
 ) -> Operation[SendReceipt]:
-    """Send a mail with attachments of any size, exactly once: as a draft (small attachments in
-    it while the request stays under 4 MB, others added one by one, 3 MB and more through
-    upload sessions), then sent.  Nothing is sent twice, whatever fails on the way."""
+    """Send a mail with attachments of any size, exactly once: as a keyed draft (small
+    attachments in it while the request stays under 4 MB, others added one by one, 3 MB and
+    more through upload sessions), then sent.  Nothing is sent twice, whatever fails on the way."""
+    key = key or new_client_key()
     inline: list[FileAttachment] = []
     separate: list[FileAttachment] = []
     budget = MAX_REQUEST_BYTES - len(json.dumps(message)) - 64 * 1024
@@ -497,7 +646,7 @@ def send(
             budget -= encoded
         else:
             separate.append(attachment)
-    draft_json = dict(message)
+    draft_json = with_client_key(message, key)
     if inline:
         draft_json["attachments"] = [a.to_json() for a in inline]
     draft = yield from create_draft(draft_json, user)
@@ -516,7 +665,15 @@ def send(
         done += attachment.size
         if progress is not None:
             progress(done, total)
-    return (yield from send_draft(draft.id, user))
+    return (yield from send_draft(draft.id, user, key, settle_waits))
+
+
+def fits_one_request(message: JSON, attachments: Sequence[FileAttachment]) -> bool:
+    """Whether sendMail takes the mail whole: every attachment under 3 MB, all under 4 MB."""
+    if any(a.is_large for a in attachments):
+        return False
+    encoded = sum((a.size + 2) // 3 * 4 for a in attachments)
+    return len(json.dumps(message)) + encoded + 64 * 1024 < MAX_REQUEST_BYTES
 
 
 def compose_and_send(
@@ -527,18 +684,26 @@ def compose_and_send(
     save_to_sent_items: bool = True,
     user: str = "me",
     progress: Progress | None = None,
+    client_key: str | None = None,
+    settle_waits: Sequence[float] | None = None,
 ) -> Operation[SendReceipt]:
-    """The usual way to send: exactly once through a draft (the default, and the only way for
-    attachments of 3 MB or more), or in one sendMail request that is never repeated."""
-    large = any(a.is_large for a in attachments)
-    if exactly_once or large:
-        if not save_to_sent_items:
-            raise ValueError("a sent draft always goes to Sent Items; use exactly_once=False")
-        return (yield from send(message, attachments, user, progress))
-    full = dict(message)
+    """The usual way to send.  Exactly once (the default): in one keyed sendMail when the mail
+    fits one request, else through a keyed draft and upload sessions.  ``exactly_once=False``:
+    one plain sendMail, never repeated after an ambiguous failure (which then raises)."""
+    if exactly_once and not save_to_sent_items:
+        raise ValueError(
+            "exactly once finds a mail again by its copy in Sent Items; use exactly_once=False"
+        )
+    whole = dict(message)
     if attachments:
-        full["attachments"] = [a.to_json() for a in attachments]
-    return (yield from send_mail(full, save_to_sent_items, user))
+        whole["attachments"] = [a.to_json() for a in attachments]
+    if not exactly_once:
+        if not fits_one_request(message, attachments):
+            raise ValueError("attachments of 3 MB or more need exactly_once=True (a draft)")
+        return (yield from send_mail(whole, save_to_sent_items, user))
+    if fits_one_request(message, attachments):
+        return (yield from send_keyed(whole, user, client_key, settle_waits))
+    return (yield from send(message, attachments, user, progress, client_key, settle_waits))
 
 
 @dataclass(frozen=True)
@@ -555,8 +720,11 @@ class OutgoingMail:
     importance: str | None = None
     attachments: Sequence[FileAttachment] = ()
     user: str = "me"
+    # a key of the caller's (a mail merge's row id, say) lets it ask later whether this very
+    # mail went out (`find_sent`); by default each mail gets a fresh one
+    client_key: str | None = None
 
-    def operation(self) -> Operation[SendReceipt]:
+    def operation(self, settle_waits: Sequence[float] | None = None) -> Operation[SendReceipt]:
         """Sent exactly once, whatever is retried on the way."""
         message = build_message(
             self.subject,
@@ -568,7 +736,25 @@ class OutgoingMail:
             html=self.html,
             importance=self.importance,
         )
-        return compose_and_send(message, self.attachments, user=self.user)
+        return compose_and_send(
+            message,
+            self.attachments,
+            user=self.user,
+            client_key=self.client_key,
+            settle_waits=settle_waits,
+        )
+
+
+def send_order(mails: Sequence[OutgoingMail]) -> list[int]:
+    """The indexes of `mails` taking their mailboxes in turn (a, b, a, b, a...), so that workers
+    shared by several mailboxes keep each of them busy up to its own limit."""
+    queues: dict[str, list[int]] = {}
+    for index, outgoing in enumerate(mails):
+        queues.setdefault(outgoing.user.lower(), []).append(index)
+    order: list[int] = []
+    for turn in range(max((len(q) for q in queues.values()), default=0)):
+        order.extend(q[turn] for q in queues.values() if turn < len(q))
+    return order
 
 
 @dataclass(frozen=True)
