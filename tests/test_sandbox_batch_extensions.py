@@ -130,6 +130,13 @@ def test_per_item_throttling_answer_carries_retry_after(graph_sandbox: RunningSa
     assert answers["b"]["status"] == 424
 
 
+def test_a_batch_of_twenty(graph_sandbox: RunningSandbox) -> None:
+    requests = [{"id": str(n), "method": "GET", "url": "/me?$select=id"} for n in range(20)]
+    answers = by_id(batch(graph_sandbox, graph_sandbox.user_token("grace"), requests))
+    assert sorted(answers, key=int) == [str(n) for n in range(20)]
+    assert {item["status"] for item in answers.values()} == {200}
+
+
 @pytest.mark.parametrize(
     "requests",
     [

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
+import time
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -65,10 +68,66 @@ def test_outlook_allows_four_requests_at_once_per_app_and_mailbox(
             "message": "Application is over its MailboxConcurrency limit.",
         }
     }
-    # directory requests are not Outlook's: no mailbox limit
+    # directory requests are not Outlook's: no mailbox limit, but the same service time
+    began = time.perf_counter()
     assert [a.status_code for a in together(slow_sandbox, [(app, f"/users/{ada}")] * 6)] == [
         200
     ] * 6
+    assert time.perf_counter() - began >= LATENCY_MS / 1000
+
+
+def test_a_batch_item_over_the_mailbox_limit_is_throttled_alone(
+    slow_sandbox: RunningSandbox,
+) -> None:
+    app, ada = slow_sandbox.app_token(), slow_sandbox.user("ada")["id"]
+    with ThreadPoolExecutor(4) as pool:
+        # four requests hold the app's four slots on Ada's mailbox for LATENCY_MS
+        holders = [
+            pool.submit(together, slow_sandbox, [(app, f"/users/{ada}/mailFolders")])
+            for _ in range(4)
+        ]
+        time.sleep(LATENCY_MS / 2000)
+        with slow_sandbox.client() as http:
+            answer = http.post(
+                f"{slow_sandbox.graph_url}/$batch",
+                headers={"Authorization": f"Bearer {app}"},
+                json={
+                    "requests": [
+                        {"id": "mail", "method": "GET", "url": f"/users/{ada}/messages"},
+                        {"id": "profile", "method": "GET", "url": f"/users/{ada}"},
+                    ]
+                },
+            )
+        assert [h.result()[0].status_code for h in holders] == [200] * 4
+    assert answer.status_code == 200  # the envelope succeeds; the item fails on its own
+    items = {item["id"]: item for item in answer.json()["responses"]}
+    assert items["mail"]["status"] == 429 and items["mail"]["headers"]["Retry-After"] == "1"
+    assert items["mail"]["body"]["error"]["code"] == "ApplicationThrottled"
+    assert items["profile"]["status"] == 200
+
+
+def test_outlooks_own_numbers() -> None:
+    """The defaults are Outlook's: 10,000 requests per app and mailbox in 10 minutes."""
+    now = [0.0]
+    throttle = OutlookThrottle(now=lambda: now[0])
+    for _ in range(10_000):
+        with throttle.admit("app", "mailbox"):
+            now[0] += 0.01
+    with pytest.raises(Throttled) as refused, throttle.admit("app", "mailbox"):
+        pass
+    assert refused.value.message == "Application is over its MailboxRequests limit."
+    assert 0 < refused.value.retry_after <= 601
+    now[0] = 600.0 + 0.005  # the first request leaves the window
+    with throttle.admit("app", "mailbox"):
+        pass
+    held = [throttle.admit("app", "another mailbox") for _ in range(5)]
+    for slot in held[:4]:
+        slot.__enter__()
+    with pytest.raises(Throttled) as busy:
+        held[4].__enter__()
+    assert busy.value.message == "Application is over its MailboxConcurrency limit."
+    for slot in held[:4]:
+        slot.__exit__(None, None, None)
 
 
 def test_the_ten_minute_window() -> None:
@@ -106,6 +165,68 @@ def test_faults_are_deterministic(graph_sandbox: RunningSandbox, tmp_path: Path)
     error = failed.json()["error"]
     assert error["code"] == "serviceNotAvailable" and error["innerError"]["request-id"]
     assert graph_sandbox.admin("GET", "/_sandbox/faults").json() == []
+
+
+def test_the_third_chunk_put_fails_with_503_once(graph_sandbox: RunningSandbox) -> None:
+    token = graph_sandbox.user_token("ada")
+    unit = 320 * 1024
+    content = os.urandom(5 * unit)
+    with graph_sandbox.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        url = http.post(
+            f"{graph_sandbox.graph_url}/me/drive/root:/faults/{uuid.uuid4().hex}.bin:/createUploadSession"
+        ).json()["uploadUrl"]
+    graph_sandbox.inject_fault("PUT", r"^/_upload/drive/", 503, after=2, retry_after=1)
+    statuses = []
+    with graph_sandbox.client() as anonymous:
+        start = 0
+        while start < len(content):
+            end = start + unit - 1
+            answer = anonymous.put(
+                url,
+                content=content[start : end + 1],
+                headers={"Content-Range": f"bytes {start}-{end}/{len(content)}"},
+            )
+            statuses.append(answer.status_code)
+            if answer.status_code == 503:
+                assert answer.headers["Retry-After"] == "1"
+                continue  # the same chunk again, as a client following Retry-After would
+            start = end + 1
+        assert statuses == [202, 202, 503, 202, 202, 201]  # the third chunk PUT, once
+        item = answer.json()
+        with graph_sandbox.client(headers={"Authorization": f"Bearer {token}"}) as http:
+            location = http.get(f"{graph_sandbox.graph_url}/me/drive/items/{item['id']}/content")
+        assert anonymous.get(location.headers["Location"]).content == content
+
+
+def test_a_fault_after_the_work_loses_only_the_answer(graph_sandbox: RunningSandbox) -> None:
+    token = graph_sandbox.user_token("ada")
+    grace = graph_sandbox.user("grace")
+    subject = f"lost answer {uuid.uuid4().hex[:8]}"
+    graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, times=2, when="after", delay_ms=600)
+    with graph_sandbox.client(headers={"Authorization": f"Bearer {token}"}) as http:
+        statuses, seconds = [], []
+        for _ in range(3):
+            began = time.perf_counter()
+            statuses.append(
+                http.post(
+                    f"{graph_sandbox.graph_url}/me/sendMail",
+                    json={
+                        "message": {
+                            "subject": subject,
+                            "toRecipients": [{"emailAddress": {"address": grace["mail"]}}],
+                        }
+                    },
+                ).status_code
+            )
+            seconds.append(time.perf_counter() - began)
+        assert statuses == [503, 503, 202]  # the third is past the fault
+        assert min(seconds[:2]) >= 0.6 > seconds[2]  # the lost answers were held back too
+        inbox = http.get(
+            f"{graph_sandbox.graph_url}/users/{grace['id']}/messages",
+            params={"$filter": f"subject eq '{subject}'"},
+            headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
+        ).json()["value"]
+    assert len(inbox) == 3  # each 503 came after the mail went: what makes a blind retry resend
 
 
 def test_the_control_plane_needs_the_admin_key(graph_sandbox: RunningSandbox) -> None:

@@ -39,7 +39,7 @@ def dispatch(path: str) -> Response:
             sb.throttle.admit(principal.client_id, mailbox) if mailbox else contextlib.nullcontext()
         )
         with slot:
-            if sb.latency_ms:  # service time, spent holding the request's throttling slot
+            if sb.latency_ms and route.service_time:  # spent holding the throttling slot
                 time.sleep(sb.latency_ms / 1000)
             return route.handler(sb, principal, **groups)
     except Throttled as refusal:

@@ -209,7 +209,7 @@ def run_batch(
     return answers
 
 
-@route("POST", r"\$batch")
+@route("POST", r"\$batch", service_time=False)
 def batch(sb: Sandbox, principal: Principal) -> Response:
     items = parse_batch(request_json())
     inherited = {name: request.headers[name] for name in INHERITED if name in request.headers}

@@ -22,17 +22,20 @@ class Route:
     pattern: re.Pattern[str]
     handler: Handler
     outlook: bool  # served by Exchange: counts against Outlook's per-mailbox throttling
+    service_time: bool  # --latency-ms applies (not to $batch, whose time is its requests')
 
 
 ROUTES: list[Route] = []
 
 
-def route(method: str, pattern: str, *, outlook: bool = False) -> Callable[[Handler], Handler]:
+def route(
+    method: str, pattern: str, *, outlook: bool = False, service_time: bool = True
+) -> Callable[[Handler], Handler]:
     """Register `handler` for `method` on paths (below /v1.0, case-insensitive) matching `pattern`."""
 
     def register(handler: Handler) -> Handler:
         compiled = re.compile(pattern + r"/?$", re.IGNORECASE)
-        ROUTES.append(Route(method, compiled, handler, outlook))
+        ROUTES.append(Route(method, compiled, handler, outlook, service_time))
         return handler
 
     return register
