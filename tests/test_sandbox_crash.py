@@ -72,25 +72,35 @@ def test_everything_acknowledged_survives_sigkill(tmp_path: Path) -> None:
     assert len(sent) > 5 and len(uploaded) > 5, "the stream ran before the kill"
 
     again: RunningSandbox = start_sandbox(data, "--userrealm-port", "0")
+    ada_id = again.user("ada")["id"]
     try:
         with again.client(headers={"Authorization": f"Bearer {again.app_token()}"}) as http:
-            subjects: set[str] = set()
-            url: str | None = (
-                f"{again.graph_url}/users/{grace['id']}/mailFolders/inbox/messages?$top=1000&$select=subject"
-            )
-            while url:
-                page = http.get(url).json()
-                subjects.update(m["subject"] for m in page["value"])
-                url = page.get("@odata.nextLink")
-            missing_mail = [s for s in sent if s not in subjects]
+
+            def subjects(owner: str, folder: str) -> set[str]:
+                found: set[str] = set()
+                url: str | None = (
+                    f"{again.graph_url}/users/{owner}/mailFolders/{folder}/messages"
+                    "?$top=1000&$select=subject"
+                )
+                while url:
+                    page = http.get(url).json()
+                    found.update(m["subject"] for m in page["value"])
+                    url = page.get("@odata.nextLink")
+                return found
+
+            # delivered to the recipient and kept in the sender's Sent Items, both
+            delivered, kept = subjects(grace["id"], "inbox"), subjects(ada_id, "sentitems")
+            missing_mail = [s for s in sent if s not in delivered or s not in kept]
             missing_files = []
             for name, digest in uploaded.items():
+                # the bytes themselves, not only what the metadata says of them
                 answer = http.get(
-                    f"{again.graph_url}/users/{again.user('ada')['id']}/drive/root:/crash/{name}"
+                    f"{again.graph_url}/users/{ada_id}/drive/root:/crash/{name}:/content",
+                    follow_redirects=True,
                 )
                 if (
                     answer.status_code != 200
-                    or answer.json()["file"]["hashes"]["sha256Hash"] != digest.upper()
+                    or hashlib.sha256(answer.content).hexdigest() != digest
                 ):
                     missing_files.append(name)
         assert missing_mail == [] and missing_files == []
