@@ -35,6 +35,8 @@ _EXPORTS: dict[str, str] = {
     "parse_recipients": "graphpost.core.mail",
     "AppTokenProvider": "graphpost.auth",
     "AuthCodeFlow": "graphpost.auth",
+    "PublicSignIn": "graphpost.auth",
+    "RedisTokenCache": "graphpost.tokencache",
     "app_token": "graphpost.auth",
     "build_confidential_app": "graphpost.auth",
     "build_public_app": "graphpost.auth",
@@ -90,7 +92,9 @@ __all__ = [
     "OutgoingMail",
     "Page",
     "Photo",
+    "PublicSignIn",
     "Recipient",
+    "RedisTokenCache",
     "RetryPolicy",
     "SendOutcome",
     "SendReceipt",
@@ -118,6 +122,7 @@ if TYPE_CHECKING:
     from graphpost.auth import (
         AppTokenProvider,
         AuthCodeFlow,
+        PublicSignIn,
         app_token,
         build_confidential_app,
         build_public_app,
@@ -162,7 +167,7 @@ if TYPE_CHECKING:
         SharingLink,
         User,
     )
-    from graphpost.tokencache import FileTokenCache
+    from graphpost.tokencache import FileTokenCache, RedisTokenCache
 
 
 def __getattr__(name: str) -> Any:

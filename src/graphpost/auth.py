@@ -7,8 +7,10 @@ function here logs or raises anything that contains a token, secret or code.
 from __future__ import annotations
 
 import threading
+import time
 import warnings
-from collections.abc import Mapping, MutableMapping, Sequence
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
@@ -18,10 +20,13 @@ from graphpost.errors import AuthError, AuthFailure
 if TYPE_CHECKING:
     import msal
 
+    from graphpost.tokencache import FileTokenCache
+
 __all__ = [
     "DELEGATED_SCOPES",
     "AppTokenProvider",
     "AuthCodeFlow",
+    "PublicSignIn",
     "app_token",
     "build_confidential_app",
     "build_public_app",
@@ -258,4 +263,119 @@ class AuthCodeFlow:
             ) from None
         if not result or "error" in result or "access_token" not in result:
             raise AuthError.from_result(result or {"error": "no_token"}, secrets=self._secrets)
+        return dict(result)
+
+
+class PublicSignIn:
+    """Delegated sign-in for a command line or desktop app (a public client, no secret).
+
+    ``device_code()`` (sign in on another device) or ``browser()`` (auth code with PKCE on a
+    loopback redirect, MSAL's interactive flow) sign a person in once; afterwards ``token()``
+    answers from the cache, refreshing silently.  Tokens live in a `FileTokenCache` (mode 0600,
+    replaced atomically, under a lock that a crashed holder does not keep), by default
+    ``<GRAPHPOST_HOME>/tokens-public.json``.  An instance is a ``token`` source for `Graph`:
+    ``Graph(PublicSignIn(settings))``.  Nothing here logs or raises a token or a code.
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        cache: FileTokenCache | None = None,
+        scopes: Sequence[str] = DELEGATED_SCOPES,
+        username: str | None = None,
+    ) -> None:
+        from graphpost.tokencache import FileTokenCache
+
+        self.settings = settings
+        self.scopes = list(scopes)
+        self.username = username
+        self.cache = cache or FileTokenCache(Path(settings.home) / "tokens-public.json")
+        self._app: Any = None
+        self._lock = threading.Lock()
+        self._refresh = False  # set by `invalidate`: the cached access token was refused
+
+    def __repr__(self) -> str:
+        return f"PublicSignIn(client_id={self.settings.client_id!r}, cache={self.cache!r})"
+
+    @property
+    def app(self) -> msal.PublicClientApplication:
+        if self._app is None:
+            self._app = build_public_app(self.settings, self.cache)
+        return self._app
+
+    def accounts(self) -> list[dict[str, Any]]:
+        """The signed-in accounts in the cache (``username``, ``home_account_id``...)."""
+        found: list[dict[str, Any]] = self.app.get_accounts(username=self.username)
+        return found
+
+    def device_code(
+        self, show: Callable[[str], None], timeout: float | None = None
+    ) -> dict[str, Any]:
+        """Sign in with a code typed on another device: `show` gets the text to show the person
+        (where to go, which code); returns the token result once they have signed in."""
+        flow = self.app.initiate_device_flow(scopes=self.scopes)
+        if "user_code" not in flow:
+            raise AuthError.from_result(flow)
+        show(str(flow["message"]))
+        if timeout is not None:
+            flow["expires_at"] = min(float(flow["expires_at"]), time.time() + timeout)
+        return self._kept(self.app.acquire_token_by_device_flow(flow))
+
+    def browser(
+        self,
+        open_url: Callable[[str], None] | None = None,
+        port: int | None = None,
+        timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """Sign in in the browser: auth code with PKCE, answered on ``http://localhost:<port>``
+        (any free port unless given).  `open_url` replaces opening the system browser (a test,
+        or printing the URL over SSH)."""
+        options: dict[str, Any] = {"port": port, "timeout": timeout, "prompt": "select_account"}
+        if self.username:
+            options["login_hint"] = self.username
+        if open_url is not None:
+            options["auth_uri_callback"] = open_url
+        return self._kept(self.app.acquire_token_interactive(self.scopes, **options))
+
+    def token(self, force_refresh: bool = False) -> str:
+        """An access token for the signed-in person, from the cache or refreshed silently;
+        `AuthError` (kind ``interaction_required``) when they must sign in again."""
+        with self._lock:
+            accounts = self.accounts()
+            if not accounts:
+                raise AuthError(
+                    "interaction_required",
+                    "nobody is signed in: sign in first (graphpost login)",
+                    kind=AuthFailure.INTERACTION_REQUIRED,
+                )
+            result = self.app.acquire_token_silent_with_error(
+                self.scopes, account=accounts[0], force_refresh=force_refresh or self._refresh
+            )
+            self._refresh = False
+            if result is None:
+                raise AuthError(
+                    "interaction_required",
+                    "the sign-in has expired: sign in again",
+                    kind=AuthFailure.INTERACTION_REQUIRED,
+                )
+            return _token_from(self._kept(result), self.settings)
+
+    __call__ = token
+
+    def invalidate(self) -> None:
+        """Graph refused the token (revoked, or expired early): the next one is fetched afresh
+        with the refresh token."""
+        self._refresh = True
+
+    def sign_out(self) -> None:
+        """Forget every account and token of this cache (the file goes too)."""
+        for account in self.app.get_accounts():
+            self.app.remove_account(account)
+        self.cache.clear()
+
+    def _kept(self, result: Mapping[str, Any] | None) -> dict[str, Any]:
+        """`result` when it holds a token (the cache saved), else `AuthError` without secrets."""
+        if not result or "access_token" not in result:
+            raise AuthError.from_result(result or {"error": "no_token"})
+        self.cache.save()
         return dict(result)
