@@ -231,6 +231,23 @@ def test_links_of_each_type_and_scope(ada: Drive, graph_sandbox: RunningSandbox)
             )
 
 
+def test_simple_upload_stops_at_250_mb(ada: Drive, graph_sandbox: RunningSandbox) -> None:
+    folder = folder_name()
+    mib = bytes(1024 * 1024)
+    exactly = ada("PUT", f"me/drive/root:/{folder}/limit.bin:/content", content=iter([mib] * 250))
+    assert exactly.status_code == 201 and exactly.json()["size"] == 250 * 1024 * 1024
+    for headers in ({"Content-Length": str(251 * 1024 * 1024)}, {}):  # stated, or found out
+        over = ada(
+            "PUT",
+            f"me/drive/root:/{folder}/over.bin:/content",
+            content=iter([mib] * 251),
+            headers=headers,
+        )
+        assert over.status_code == 413 and error_code(over) == "maxFileSizeExceeded"
+    assert error_code(ada("GET", f"me/drive/root:/{folder}/over.bin")) == "itemNotFound"
+    assert list(graph_sandbox.data_dir.rglob("*.part")) == []  # nothing of it kept on disk
+
+
 def peak_rss_kib(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import graphpost.sandbox.graph  # noqa: F401 - registers every route
 from graphpost.sandbox.process import RunningSandbox, start_sandbox
 
 EXAMPLES = 250
@@ -67,6 +68,17 @@ ROUTES = [
     ("POST", "$batch"),
     ("GET", "{x}"),
     ("DELETE", "me/sendMail"),
+    ("PUT", "me/drive/items/{x}:/{x}:/content"),
+    ("POST", "me/drive/items/{x}:/{x}:/createUploadSession"),
+    ("GET", "me/extensions"),
+    ("GET", "me/extensions/{x}"),
+    ("GET", "me/messages/{x}/extensions"),
+    ("GET", "me/messages/{x}/extensions/{x}"),
+    ("DELETE", "me/messages/{x}/extensions/{x}"),
+    ("POST", "me/messages/{x}/permanentDelete"),
+    ("GET", "me/messages/{x}/attachments/{x}"),
+    ("GET", "me/photos"),
+    ("GET", "me/photos/{x}"),
 ]
 
 odd_text = st.one_of(
@@ -176,6 +188,19 @@ class Target:
 
     def __repr__(self) -> str:
         return f"Target({self.sandbox.graph_url})"
+
+
+def test_the_fuzzed_routes_are_every_route() -> None:
+    """Each route the sandbox's Graph registers is fuzzed: a new one must join ROUTES."""
+    from graphpost.sandbox.graph import router
+
+    samples = [(method, path.replace("{x}", "x")) for method, path in ROUTES]
+    unfuzzed = [
+        f"{registered.method} {registered.pattern.pattern}"
+        for registered in router.ROUTES
+        if not any(m == registered.method and registered.pattern.match(p) for m, p in samples)
+    ]
+    assert unfuzzed == []
 
 
 @pytest.fixture(scope="module")

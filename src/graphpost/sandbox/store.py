@@ -292,10 +292,14 @@ class Store:
         final = self.blob_path(name)
         final.parent.mkdir(exist_ok=True)
         temporary = final.with_suffix(".part")
-        with open(temporary, "wb") as out:
-            yield out
-            out.flush()
-            os.fsync(out.fileno())
+        try:
+            with open(temporary, "wb") as out:
+                yield out
+                out.flush()
+                os.fsync(out.fileno())
+        except BaseException:
+            temporary.unlink(missing_ok=True)  # a refused or broken upload leaves nothing behind
+            raise
         os.replace(temporary, final)
         _fsync_dir(final.parent)
 

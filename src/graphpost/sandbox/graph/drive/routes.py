@@ -88,6 +88,8 @@ def _upload(
     sb: Sandbox, user: User, principal: Principal, start: dict[str, object], path: str
 ) -> Response:
     conflict = request.args.get("@microsoft.graph.conflictBehavior", "replace").lower()
+    if (request.content_length or 0) > state.SIMPLE_UPLOAD_LIMIT:
+        raise state.too_large_for_simple_upload()  # refused before a byte is stored
     chunks = iter(lambda: request.stream.read(1024 * 1024), b"")
     row, created = state.put_content(
         sb, user, dict(start), path, chunks, request.content_type, conflict, principal.client_id

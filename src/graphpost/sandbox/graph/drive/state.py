@@ -125,6 +125,14 @@ def check_conflict_behaviour(conflict: str) -> str:
     return conflict
 
 
+def too_large_for_simple_upload() -> GraphError:
+    return GraphError(
+        413,
+        "maxFileSizeExceeded",
+        "The file is larger than a simple upload allows (250 MB); use an upload session.",
+    )
+
+
 def put_content(
     sb: Sandbox,
     user: User,
@@ -145,12 +153,8 @@ def put_content(
         total = 0
         for chunk in chunks:
             total += len(chunk)
-            if total > SIMPLE_UPLOAD_LIMIT:
-                raise GraphError(
-                    413,
-                    "maxFileSizeExceeded",
-                    "The file is larger than a simple upload allows; use an upload session.",
-                )
+            if total > SIMPLE_UPLOAD_LIMIT:  # sent without its length: found out on the way
+                raise too_large_for_simple_upload()
             digest.update(chunk)
             yield chunk
 
