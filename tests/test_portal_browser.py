@@ -106,12 +106,35 @@ def test_the_portal_shows_everything_and_runs_nothing_from_a_mail(sandbox: Runni
         assert download.value.suggested_filename == "report.csv"
         assert Path(download.value.path()).read_bytes() == report
 
+        # the sender's folders: the Sent Items copy is there, the Inbox does not have it
+        page.goto(sandbox.info["portal_url"])
+        page.get_by_role("row", name="Ada Lovelace").get_by_role("link", name="Mailbox").click()
+        folders = page.get_by_role("navigation", name="Folders")
+        assert folders.get_by_role("link", name="Inbox").get_attribute("aria-current") == "page"
+        assert page.get_by_role("link", name=subject).count() == 0
+        folders.get_by_role("link", name="Sent Items").click()
+        page.get_by_role("heading", name="Sent Items").wait_for()
+        assert page.get_by_role("link", name=subject).count() == 1
+
+        # mail for outside addresses: kept, listed, and opening its Sent Items copy
         page.goto(sandbox.info["portal_url"] + "portal/outbound")
-        assert "partner@example.com" in page.get_by_role("table").inner_text()
+        row = page.get_by_role("row").filter(has_text="partner@example.com")
+        assert row.count() == 1 and "ada@graphpost.test" in row.inner_text()
+        row.get_by_role("link", name=subject).click()
+        page.get_by_role("heading", name=subject).wait_for()
+
+        # drives and their sharing links
         page.goto(sandbox.info["portal_url"])
         page.get_by_role("row", name="Ada Lovelace").get_by_role("link", name="Files").click()
-        assert "/portal/notes.txt" in page.get_by_role("table").first.inner_text()
-        assert page.get_by_role("link", name=link["link"]["webUrl"]).count() == 1
+        with page.expect_download() as saved:
+            page.get_by_role("link", name="/portal/notes.txt").click()
+        assert Path(saved.value.path()).read_bytes() == b"notes"
+        shared = page.get_by_role("link", name=link["link"]["webUrl"])
+        assert shared.count() == 1
+        files_page = page.url
+        shared.click()
+        assert page.locator("body").inner_text().strip() == "notes"  # the link serves the file
+        page.goto(files_page)
         page.get_by_role("link", name="Request log").click()
         assert "/v1.0/me/sendMail" in page.get_by_role("table").inner_text()
         page.screenshot(path=str(ARTIFACTS / "portal-requests.png"), full_page=True)
