@@ -286,7 +286,11 @@ def test_graph_errors_are_shown_escaped_with_code_and_request_id(
 ) -> None:
     sign_in(client, sandbox)
     sandbox.inject_fault(
-        "GET", r"/v1\.0/me$", 403, code="ErrorAccessDenied", message="<img src=x onerror=alert(1)>"
+        "GET",
+        r"/v1\.0/me/photo/\$value$",
+        403,
+        code="ErrorAccessDenied",
+        message="<img src=x onerror=alert(1)>",
     )
     page = client.get("/mailform")
     text = page.get_data(as_text=True)
@@ -298,8 +302,14 @@ def test_graph_errors_are_shown_escaped_with_code_and_request_id(
 def test_a_failed_send_shows_graphs_answer(client: FlaskClient, sandbox: RunningSandbox) -> None:
     sign_in(client, sandbox)
     page = client.get("/mailform").get_data(as_text=True)
-    # sending a draft is safe to repeat, so the web app tries twice: both attempts fail here
-    sandbox.inject_fault("POST", "/messages/[^/]+/send$", 503, times=2)
+    # a refusal (not an ambiguous 5xx, which the library settles before it says anything)
+    sandbox.inject_fault(
+        "POST",
+        "/me/sendMail$",
+        403,
+        code="ErrorSendAsDenied",
+        message="<b>not</b> allowed & refused",
+    )
     since = sandbox.request_log()[-1]["seq"]
     client.post(
         "/send_mail",
@@ -311,7 +321,8 @@ def test_a_failed_send_shows_graphs_answer(client: FlaskClient, sandbox: Running
         },
     )
     result = client.get("/mailsent").get_data(as_text=True)
-    assert "Mail not sent" in result and "Graph answered 503" in result
-    assert "serviceNotAvailable" in result and 'id="request-id"' in result
-    sends = [e for e in sandbox.request_log(since) if e["path"].endswith("/send")]
-    assert [e["status"] for e in sends] == [503, 503]
+    assert "Mail not sent" in result and "Graph answered 403" in result
+    assert "ErrorSendAsDenied" in result and 'id="request-id"' in result
+    assert "&lt;b&gt;not&lt;/b&gt; allowed &amp; refused" in result  # escaped
+    sends = [e for e in sandbox.request_log(since) if e["path"].endswith("/sendMail")]
+    assert [e["status"] for e in sends] == [403]  # a refusal is not sent again

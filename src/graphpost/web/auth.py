@@ -11,6 +11,7 @@ from flask.typing import ResponseReturnValue
 from graphpost.auth import AuthCodeFlow
 from graphpost.errors import AuthError, AuthFailure
 from graphpost.web import signin
+from graphpost.web.account import Profile, read_at_sign_in
 from graphpost.web.security import safe_next
 
 blueprint = Blueprint("auth", __name__)
@@ -70,14 +71,17 @@ def authorized() -> ResponseReturnValue:
         accounts[0]["home_account_id"] if accounts else f"{claims.get('oid')}.{claims.get('tid')}"
     )
     signin.save_cache(home, token_cache)
+    # the profile and the settings kept in Graph, read back on every sign-in (one batch)
+    profile, settings = read_at_sign_in(signin.graph_for(result["access_token"]))
+    if profile is None:
+        username = str(claims.get("preferred_username", ""))
+        profile = Profile(name=str(claims.get("name", "")), username=username, mail=username)
     target = session.pop("next", None) or url_for("mail.mailform")
     session.clear()
     signin.rotate_session()
-    session["user"] = {
-        "name": str(claims.get("name", "")),
-        "username": str(claims.get("preferred_username", "")),
-        "home_account_id": home,
-    }
+    session["user"] = {**profile.to_values(), "home_account_id": home}
+    if settings is not None:
+        signin.remember_settings(settings)
     return redirect(safe_next(target, url_for("mail.mailform")), code=302)
 
 

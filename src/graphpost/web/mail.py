@@ -10,6 +10,8 @@ from flask.typing import ResponseReturnValue
 from graphpost.core.mail import FileAttachment, InvalidRecipients, parse_recipients
 from graphpost.errors import GraphError
 from graphpost.web import mailform, signin
+from graphpost.web.display import human_size
+from graphpost.web.uploads import attachments_from
 
 blueprint = Blueprint("mail", __name__)
 
@@ -23,59 +25,87 @@ def home() -> ResponseReturnValue:
 
 @blueprint.get("/mailform", endpoint="mailform")
 def mailform_page() -> str:
-    content = mailform.prepare(signin.graph())
+    user = signin.current_user() or {}
+    content = mailform.prepare(
+        signin.graph(),
+        signin.profile(),
+        signin.user_settings(),
+        signin.store(),
+        user.get("home_account_id", ""),
+    )
     return render_template(
         "mailform.html",
         sender=content.sender,
         picture=content.picture,
         recipients=content.recipients,
+        cc="",
+        bcc="",
         subject=content.subject,
         body=content.body,
         link_problem=content.link_problem,
         error=None,
+        invalid=None,
     )
 
 
 @blueprint.post("/send_mail")
 def send_mail() -> ResponseReturnValue:
     graph = signin.graph()
-    recipients_text = request.form.get("recipients", "")
+    fields = {name: request.form.get(name, "") for name in ("recipients", "cc", "bcc", "body")}
     subject = request.form.get("subject", "").strip()
-    body = request.form.get("body", "")
-    # the attachment is always the user's own photo, fetched again here; never a path from the form
+    # the photo attached is always the user's own, fetched again here; never a path from the form
     picture = mailform.picture_of(graph.photo())
+    uploaded = attachments_from(request.files.getlist("attachments"))
+    invalid = "recipients"
     try:
-        recipients = parse_recipients(recipients_text)
-        if not recipients:
+        to = parse_recipients(fields["recipients"])
+        if not to:
             raise InvalidRecipients("Enter at least one recipient.")
+        invalid = "cc"
+        cc = parse_recipients(fields["cc"])
+        invalid = "bcc"
+        bcc = parse_recipients(fields["bcc"])
+        invalid = "subject"
         if not subject:
             raise ValueError("Enter a subject.")
     except ValueError as problem:
-        user = signin.current_user() or {}
+        message = str(problem)
+        if uploaded:
+            message += " Your files were not kept: please attach them again."
         html = render_template(
             "mailform.html",
-            sender=f"{user.get('name', '')} <{user.get('username', '')}>",
+            sender=signin.profile().sender,
             picture=picture,
-            recipients=recipients_text,
+            recipients=fields["recipients"],
+            cc=fields["cc"],
+            bcc=fields["bcc"],
             subject=subject,
-            body=body,
+            body=fields["body"],
             link_problem=None,
-            error=str(problem),
+            error=message,
+            invalid=invalid,
         )
         return html, 400
+    files = [FileAttachment(picture.filename, picture.content, picture.content_type), *uploaded]
     outcome: dict[str, Any] = {
-        "recipients": ", ".join(recipients),
+        "recipients": ", ".join(to),
+        "cc": ", ".join(cc),
+        "bcc": ", ".join(bcc),
         "subject": subject,
-        "body_length": len(body.encode()),
+        "body_length": len(fields["body"].encode()),
         "attachment": picture.filename,
+        "attachments": [f"{f.filename} ({human_size(f.size)})" for f in files],
     }
     try:
+        # exactly once, through a draft; files of 3 MB and more go through upload sessions
         receipt = graph.send_mail(
             subject=subject,
-            body=body,
-            to=recipients,
+            body=fields["body"],
+            to=to,
+            cc=cc,
+            bcc=bcc,
             html=True,
-            attachments=[FileAttachment(picture.filename, picture.content, picture.content_type)],
+            attachments=files,
         )
         outcome.update(status=202, code=None, message="Accepted", request_id=receipt.request_id)
     except GraphError as failure:
@@ -95,9 +125,4 @@ def mailsent() -> ResponseReturnValue:
     outcome = session.get("last_send")
     if not outcome:
         return redirect(url_for("mail.mailform"), code=302)
-    user = signin.current_user() or {}
-    return render_template(
-        "mailsent.html",
-        outcome=outcome,
-        sender=f"{user.get('name', '')} <{user.get('username', '')}>",
-    )
+    return render_template("mailsent.html", outcome=outcome, sender=signin.profile().sender)

@@ -11,6 +11,7 @@ import secrets
 from typing import Any
 
 from flask import Flask, Request, Response
+from flask import request as current_request
 from flask.sessions import SessionInterface, SessionMixin
 from itsdangerous import BadSignature, Signer
 from werkzeug.datastructures import CallbackDict
@@ -80,7 +81,8 @@ class ServerSessionInterface(SessionInterface):
             max_age=SESSION_SECONDS,
             path=self.get_cookie_path(app),
             httponly=True,
-            secure=self.get_cookie_secure(app),
+            # Secure whenever the page came over https (directly, or through a trusted proxy)
+            secure=self.get_cookie_secure(app) or current_request.is_secure,
             samesite=self.get_cookie_samesite(app),
         )
         response.vary.add("Cookie")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 import msal
 from flask import current_app, g, session
 
@@ -11,9 +12,12 @@ from graphpost.auth import DELEGATED_SCOPES, build_confidential_app
 from graphpost.client import Graph
 from graphpost.config import Settings
 from graphpost.core.retry import RetryPolicy
+from graphpost.web.account import Profile, UserSettings, read_settings
 from graphpost.web.store import Store
 
-SCOPES = list(DELEGATED_SCOPES)
+# the library's delegated scopes, and User.ReadWrite: the settings are an open extension on the
+# user, which Graph lets a delegated app write only with it (User.Read reads it)
+SCOPES = [*DELEGATED_SCOPES, "User.ReadWrite"]
 TOKEN_CACHE_SECONDS = 90 * 24 * 3600
 # a person is waiting: retry briefly, never sleep long inside a request
 WEB_RETRY = RetryPolicy(max_attempts=2, max_retry_after=5)
@@ -72,9 +76,54 @@ def msal_app(cache: msal.SerializableTokenCache | None = None) -> Any:
     return build_confidential_app(settings(), cache, http_cache=_HTTP_CACHE)
 
 
+def http_client() -> httpx.Client:
+    """The app's one connection pool to Graph, shared by every request (no new TLS handshake
+    for each page)."""
+    value: httpx.Client = current_app.extensions["graphpost"]["http"]
+    return value
+
+
 def current_user() -> dict[str, str] | None:
     user = session.get("user")
     return dict(user) if isinstance(user, dict) else None
+
+
+def profile() -> Profile:
+    user = current_user()
+    if user is None:
+        raise SignInRequired
+    return Profile.from_values(user)
+
+
+def user_settings() -> UserSettings:
+    """The person's settings: the session's copy, read from Graph when the session has none."""
+    kept = session.get("settings")
+    if isinstance(kept, dict):
+        return UserSettings.from_values(kept)
+    loaded = read_settings(graph())
+    remember_settings(loaded)
+    return loaded
+
+
+def remember_settings(settings: UserSettings) -> None:
+    session["settings"] = settings.to_values()
+
+
+def graph_for(token: str) -> Graph:
+    current = settings()
+    return Graph(
+        token,
+        graph_url=current.graph_url,
+        http_client=http_client(),
+        retry=WEB_RETRY,
+        state_dir=current.home / "uploads",
+    )
+
+
+def access_token() -> str:
+    graph()
+    token: str = g.access_token
+    return token
 
 
 def graph() -> Graph:
@@ -94,14 +143,9 @@ def graph() -> Graph:
     save_cache(home, cache)
     if not result or "access_token" not in result:
         raise SignInRequired
-    current = settings()
-    client = Graph(
-        result["access_token"],
-        graph_url=current.graph_url,
-        verify=current.ca_file or True,
-        retry=WEB_RETRY,
-    )
+    client = graph_for(result["access_token"])
     g.graph = client
+    g.access_token = result["access_token"]
     return client
 
 

@@ -27,6 +27,10 @@ class Store(Protocol):
         """Store `value` only if `key` is absent; True when this call stored it."""
         ...
 
+    def ping(self) -> bool:
+        """Whether the store answers (for the health endpoint); raises when it cannot be reached."""
+        ...
+
 
 def shared_secret(store: Store, key: str = "web:secret-key") -> str:
     """The key that signs cookies and CSRF tokens, the same for every instance sharing `store`."""
@@ -93,3 +97,47 @@ class FileStore:
     def delete(self, key: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._path(key).unlink()
+
+    def ping(self) -> bool:
+        return self.folder.is_dir() and os.access(self.folder, os.W_OK)
+
+
+class RedisStore:
+    """Values in Redis, for many instances: every key under one prefix, expiry kept by Redis."""
+
+    def __init__(self, url: str, prefix: str = "graphpost:") -> None:
+        import redis
+
+        # short timeouts: a person is waiting, and a dead Redis must show as an error, not a hang
+        self.client = redis.Redis.from_url(
+            url, socket_timeout=5, socket_connect_timeout=5, health_check_interval=30
+        )
+        self.prefix = prefix
+
+    def __repr__(self) -> str:
+        return f"RedisStore(prefix={self.prefix!r})"  # the URL may hold a password
+
+    def get(self, key: str) -> str | None:
+        value = self.client.get(self.prefix + key)
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    def set(self, key: str, value: str, ttl_seconds: int | None = None) -> None:
+        self.client.set(self.prefix + key, value, ex=ttl_seconds or None)
+
+    def add(self, key: str, value: str) -> bool:
+        return bool(self.client.set(self.prefix + key, value, nx=True))
+
+    def delete(self, key: str) -> None:
+        self.client.delete(self.prefix + key)
+
+    def ping(self) -> bool:
+        return bool(self.client.ping())
+
+
+def open_store(home: Path, redis_url: str | None) -> Store:
+    """Redis when a URL is configured (many instances), else files under `home` (one instance)."""
+    if redis_url:
+        return RedisStore(redis_url)
+    return FileStore(home / "web")
