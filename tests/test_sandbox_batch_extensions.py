@@ -201,6 +201,14 @@ def test_open_extensions_on_a_user(graph_sandbox: RunningSandbox) -> None:
             "colour": "teal",
         }
     ]
+    only = call(
+        graph_sandbox,
+        token,
+        "GET",
+        "me",
+        params={"$expand": f"extensions($filter=id eq '{name}')"},
+    ).json()["extensions"]
+    assert [e["id"] for e in only] == [name]
     too_big = call(
         graph_sandbox, token, "PATCH", f"me/extensions/{name}", json={"notes": "x" * 3000}
     )
@@ -265,3 +273,57 @@ def test_open_extensions_on_a_message(graph_sandbox: RunningSandbox) -> None:
         call(graph_sandbox, token, "GET", "me/messages/AAMkNOPE/extensions").json()["error"]["code"]
         == "ErrorItemNotFound"
     )
+    # $expand=extensions on the message, all of them or one by id as Graph's docs filter it
+    second = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "Com.Other"}
+    call(graph_sandbox, token, "POST", f"me/messages/{message_id}/extensions", json=second)
+
+    def expanded(expand: str, path: str = f"me/messages/{message_id}") -> Any:
+        answer = call(graph_sandbox, token, "GET", path, params={"$expand": expand})
+        assert answer.status_code == 200, answer.text
+        return answer.json()
+
+    every = expanded("extensions")
+    assert [e["extensionName"] for e in every["extensions"]] == [
+        "Com.Graphpost.Referral",
+        "Com.Other",
+    ]
+    assert every["extensions@odata.context"].endswith("/extensions")
+    one = expanded(f"extensions($filter=id eq '{full_id}')")["extensions"]
+    assert [(e["id"], e["companyName"]) for e in one] == [(full_id, "Contoso")]
+    listed = expanded(
+        "extensions($filter=id eq 'Com.Other')",
+        f"me/mailFolders/inbox/messages?$filter=subject eq '{subject}'",
+    )["value"]
+    assert [[e["extensionName"] for e in m["extensions"]] for m in listed] == [["Com.Other"]]
+    assert "extensions" not in call(graph_sandbox, token, "GET", f"me/messages/{message_id}").json()
+    refused = call(
+        graph_sandbox, token, "GET", f"me/messages/{message_id}", params={"$expand": "colour"}
+    )
+    assert (
+        refused.status_code == 400 and refused.json()["error"]["code"] == "RequestBroker--ParseUri"
+    )
+
+
+def test_expanding_a_messages_single_value_extended_property(graph_sandbox: RunningSandbox) -> None:
+    token = graph_sandbox.user_token("ada")
+    tag = "String {66f5a359-4659-4830-9070-00047ec6ac6e} Name Tag"
+    draft = call(
+        graph_sandbox,
+        token,
+        "POST",
+        "me/messages",
+        json={
+            "subject": f"tagged {uuid.uuid4().hex[:8]}",
+            "singleValueExtendedProperties": [{"id": tag, "value": "blue"}],
+        },
+    ).json()
+    assert "singleValueExtendedProperties" not in draft  # never shown unasked
+    expand = f"singleValueExtendedProperties($filter=id eq '{tag}'),extensions"
+    got = call(
+        graph_sandbox, token, "GET", f"me/messages/{draft['id']}", params={"$expand": expand}
+    )
+    assert got.json()["singleValueExtendedProperties"] == [{"id": tag, "value": "blue"}]
+    assert got.json()["extensions"] == []
+    other = "singleValueExtendedProperties($filter=id eq 'String 0x0037')"
+    got = call(graph_sandbox, token, "GET", f"me/messages/{draft['id']}", params={"$expand": other})
+    assert got.json()["singleValueExtendedProperties"] == []

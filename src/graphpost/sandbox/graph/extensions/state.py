@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from graphpost.sandbox.context import Sandbox
@@ -158,3 +159,18 @@ def not_found(owner_kind: str) -> GraphError:
         "Request_ResourceNotFound",
         "Resource 'extension' does not exist or one of its queried reference-property objects are not present.",
     )
+
+
+# $expand=extensions, or extensions($filter=id eq '...') as Graph's docs write it for one extension
+EXPAND = re.compile(r"^extensions(?:\(\s*\$filter\s*=\s*id\s+eq\s+'([^']*)'\s*\))?$", re.IGNORECASE)
+
+
+def expanded(
+    sb: Sandbox, owner_kind: str, owner_id: str, only_id: str | None
+) -> list[dict[str, Any]]:
+    """The owner's extensions for `$expand`; only the one named when it filters by id."""
+    extensions = listed(sb, owner_kind, owner_id)
+    if only_id is None:
+        return extensions
+    wanted = name_from_id(only_id).lower()
+    return [e for e in extensions if str(e["extensionName"]).lower() == wanted]

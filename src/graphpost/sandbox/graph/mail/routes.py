@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from functools import partial
+from typing import Any
 from urllib.parse import quote, urlencode
 
 from flask import Response, request
@@ -11,6 +13,7 @@ from werkzeug.wsgi import wrap_file
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.directory import User
 from graphpost.sandbox.graph.auth import Principal, is_self, require, resolve_owner
+from graphpost.sandbox.graph.extensions import state as extensions
 from graphpost.sandbox.graph.mail import query, sessions, state, uploads
 from graphpost.sandbox.graph.router import OWNER, route
 from graphpost.sandbox.graph.wire import (
@@ -80,7 +83,10 @@ def _page(sb: Sandbox, user: User, in_folder: str | None, context: str) -> Respo
     body: dict[str, object] = {"@odata.context": odata_context(_selection(context, names))}
     if counted == "true":
         body["@odata.count"] = total
-    body["value"] = [state.select_properties(m, names) for m in messages]
+    wanted = _parse_expand(args.get("$expand"))
+    body["value"] = [
+        {**state.select_properties(m, names), **_expansions(sb, user, m, wanted)} for m in messages
+    ]
     if more:
         # Outlook pages with $skip, every other option kept (user-list-messages.md)
         params = {k: v for k, v in args.items() if k not in ("$skip", "$top")}
@@ -210,7 +216,54 @@ def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) 
         "@odata.context": odata_context(context),
         **state.select_properties(resource, names),
     }
+    body.update(_expansions(sb, user, resource, _parse_expand(request.args.get("$expand"))))
     return json_response(body)
+
+
+# $expand on a message: its open extensions, and its single-value extended properties by id
+_EXTENDED_EXPAND = re.compile(
+    r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*id\s+eq\s+'([^']*)'\s*\)$", re.IGNORECASE
+)
+
+
+def _parse_expand(raw: str | None) -> dict[str, str | None]:
+    """What `$expand` asks of a message: {"extensions" | "extended": the id filtered on, or None}."""
+    wanted: dict[str, str | None] = {}
+    for item in re.split(r",(?![^(]*\))", raw or ""):
+        item = item.strip()
+        if not item:
+            continue
+        if found := extensions.EXPAND.match(item):
+            wanted["extensions"] = found.group(1)
+        elif found := _EXTENDED_EXPAND.match(item):
+            wanted["extended"] = found.group(1)
+        else:
+            raise GraphError(
+                400,
+                "RequestBroker--ParseUri",
+                f"Could not find a property named '{item}' on type 'Microsoft.OutlookServices.Message'.",
+            )
+    return wanted
+
+
+def _expansions(
+    sb: Sandbox, user: User, resource: dict[str, Any], wanted: dict[str, str | None]
+) -> dict[str, Any]:
+    expansions: dict[str, Any] = {}
+    message_id = str(resource["id"])
+    if "extensions" in wanted:
+        expansions["extensions@odata.context"] = odata_context(
+            f"users('{user.id}')/messages('{quote(message_id, safe='')}')/extensions"
+        )
+        expansions["extensions"] = extensions.expanded(
+            sb, "message", message_id, wanted["extensions"]
+        )
+    if "extended" in wanted:
+        only = (wanted["extended"] or "").lower()
+        expansions[state.EXTENDED] = [
+            p for p in resource.get(state.EXTENDED) or [] if str(p["id"]).lower() == only
+        ]
+    return expansions
 
 
 @outlook_route("GET", OWNER + r"/(?:mailFolders/[^/]+/)?messages/(?P<message_id>[^/]+)/attachments")

@@ -45,9 +45,13 @@ def get_user(sb: Sandbox, principal: Principal, owner: str) -> Response:
     select = state.parse_select(request.args.get("$select"))
     context = "users/$entity" if select is None else f"users({','.join(select)})/$entity"
     body = {"@odata.context": odata_context(context), **state.user_resource(user, select)}
-    if state.parse_expand(request.args.get("$expand")):
+    raw_expand = request.args.get("$expand")
+    if raw_expand:  # extensions: the one navigation of a user expanded here
+        asked = extensions.EXPAND.match(raw_expand.strip())
+        if asked is None:
+            raise state.unknown_navigation(raw_expand)
         body["extensions@odata.context"] = odata_context(f"users('{user.id}')/extensions")
-        body["extensions"] = extensions.listed(sb, "user", user.id)
+        body["extensions"] = extensions.expanded(sb, "user", user.id, asked.group(1))
     return json_response(body)
 
 

@@ -67,18 +67,12 @@ def parse_select(raw: str | None) -> list[str] | None:
     return chosen
 
 
-def parse_expand(raw: str | None) -> bool:
-    """Whether `$expand` asks for the user's open extensions, the one navigation expanded here."""
-    if not raw:
-        return False
-    for item in (part.strip() for part in raw.split(",")):
-        if item.split("(", 1)[0].lower() != "extensions":
-            raise GraphError(
-                400,
-                "Request_BadRequest",
-                f"Could not find a navigation property named '{item}' on type 'microsoft.graph.user'.",
-            )
-    return True
+def unknown_navigation(raw: str) -> GraphError:
+    return GraphError(
+        400,
+        "Request_BadRequest",
+        f"Could not find a navigation property named '{raw}' on type 'microsoft.graph.user'.",
+    )
 
 
 def user_resource(user: User, select: list[str] | None) -> dict[str, Any]:
