@@ -153,6 +153,15 @@ def test_a_batch_of_twenty(graph_sandbox: RunningSandbox) -> None:
             {"id": "2", "method": "GET", "url": "/me", "dependsOn": ["1"]},
         ],
         [{"id": "1", "method": "TRACE", "url": "/me"}],
+        [
+            {
+                "id": "1",
+                "method": "POST",
+                "url": "/$batch",
+                "headers": {"Content-Type": "application/json"},
+                "body": {"requests": []},
+            }
+        ],
     ],
 )
 def test_malformed_batches_are_one_400(graph_sandbox: RunningSandbox, requests: list[Any]) -> None:

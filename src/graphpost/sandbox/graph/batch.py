@@ -71,6 +71,8 @@ def parse_batch(envelope: dict[str, Any]) -> list[Item]:
             raise _bad(
                 f"Request '{item_id}' needs a URL relative to the Graph version (such as /me)."
             )
+        if url.split("?", 1)[0].strip("/").lower() == "$batch":
+            raise _bad(f"Request '{item_id}' is a batch: batches do not nest.")
         headers = raw.get("headers") or {}
         if not isinstance(headers, dict):
             raise _bad(f"The headers of request '{item_id}' are not an object.")
