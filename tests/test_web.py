@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import base64
-import html
 import re
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -20,6 +18,7 @@ from graphpost.sandbox.process import RunningSandbox, start_sandbox
 from graphpost.web import create_app
 from graphpost.web.security import safe_next
 from tests.support import person
+from tests.support.webapp import authorize, csrf_of, inbox, sign_in, textarea
 
 
 @pytest.fixture(scope="module")
@@ -40,48 +39,6 @@ def app(sandbox: RunningSandbox, tmp_path: Path) -> Flask:
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
     return app.test_client()
-
-
-def authorize(client: FlaskClient, path: str = "/login") -> str:
-    answer = client.get(path)
-    assert answer.status_code == 302
-    return answer.headers["Location"]
-
-
-def sign_in(
-    client: FlaskClient, sandbox: RunningSandbox, name: str = "ada", path: str = "/login"
-) -> Any:
-    """The whole sign-in: the app sends the browser to the sandbox, the person signs in, the
-    sandbox sends them back; returns the app's answer to that return."""
-    user = sandbox.user(name)
-    answer = person.sign_in(
-        sandbox, authorize(client, path), user["userPrincipalName"], user["password"]
-    )
-    return client.get("/login/authorized?" + urlencode(answer))
-
-
-def csrf_of(page: str) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page)
-    assert found, "the page has a CSRF token"
-    return found.group(1)
-
-
-def textarea(page: str, name: str) -> str:
-    found = re.search(rf'<textarea id="{name}" name="{name}"[^>]*>(.*?)</textarea>', page, re.S)
-    assert found
-    return html.unescape(found.group(1))
-
-
-def inbox(sandbox: RunningSandbox, name: str) -> list[dict[str, Any]]:
-    user = sandbox.user(name)
-    with sandbox.client() as http:
-        answer = http.get(
-            f"{sandbox.graph_url}/users/{user['id']}/mailFolders/inbox/messages?$top=100",
-            headers={"Authorization": f"Bearer {sandbox.app_token()}"},
-        )
-    answer.raise_for_status()
-    messages: list[dict[str, Any]] = answer.json()["value"]
-    return messages
 
 
 def test_home_offers_sign_in_and_private_pages_send_you_there(client: FlaskClient) -> None:

@@ -1,0 +1,384 @@
+"""The web app's pages beyond the sample, through Flask's test client at a real sandbox: the inbox
+and its pages, a message and its attachments, settings in an open extension, mail with cc, bcc
+and uploaded files, CSRF on every state-changing route, the health endpoint and the access log."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import logging
+import math
+import os
+import re
+import tempfile
+import uuid
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote
+
+import httpx
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graphpost.config import Settings
+from graphpost.sandbox.process import RunningSandbox
+from graphpost.web import create_app
+from graphpost.web.account import EXTENSION_NAME
+from graphpost.web.security import MAIL_BODY_POLICY
+from graphpost.web.serve import WebServer
+from graphpost.web.store import FileStore
+from tests.support.webapp import (
+    csrf_of,
+    deliver,
+    empty_inbox,
+    find_message,
+    graph,
+    inbox,
+    sign_in,
+    textarea,
+)
+
+PAGE_SIZE = 5
+
+
+@pytest.fixture
+def app(graph_sandbox: RunningSandbox, tmp_path: Path) -> Flask:
+    app = create_app(Settings.from_sandbox(graph_sandbox.data_dir, app="web", home=tmp_path))
+    app.config["GRAPHPOST_INBOX_PAGE_SIZE"] = PAGE_SIZE
+    return app
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+def message_links(page: str) -> list[str]:
+    return [unquote(found) for found in re.findall(r'href="/messages/([^"/]+)"', page)]
+
+
+def pager_link(page: str, rel: str) -> str | None:
+    found = re.search(rf'<a rel="{rel}" href="([^"]+)"', page)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_inbox_pages_follow_graphs_next_links_and_go_back(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    for number in range(11):
+        deliver(graph_sandbox, "katherine", f"paging {tag} {number}")
+    expected = [m["id"] for m in inbox(graph_sandbox, "katherine")]
+    assert len(expected) >= 11
+
+    sign_in(client, graph_sandbox, "katherine")
+    pages: list[list[str]] = []
+    target: str | None = "/inbox"
+    while target:
+        answer = client.get(target)
+        assert answer.status_code == 200
+        text = answer.get_data(as_text=True)
+        pages.append(message_links(text))
+        assert f"Page {len(pages)}" in text
+        target = pager_link(text, "next")
+    assert len(pages) == math.ceil(len(expected) / PAGE_SIZE) >= 3
+    assert [i for page in pages for i in page] == expected  # every message once, in Graph's order
+    assert "Grace Hopper" in text and "Unread" in text
+
+    # back from the last page, one page at a time, to the first
+    for index in range(len(pages) - 1, 0, -1):
+        previous = pager_link(client.get(f"/inbox?page={index}").get_data(as_text=True), "prev")
+        assert previous is not None
+        assert message_links(client.get(previous).get_data(as_text=True)) == pages[index - 1]
+    first = client.get("/inbox?page=1").get_data(as_text=True)
+    assert pager_link(first, "prev") == "/inbox"
+    # a page this session never reached, or nonsense, starts again at the first
+    assert client.get("/inbox?page=99").headers["Location"] == "/inbox"
+    assert client.get("/inbox?page=x").headers["Location"] == "/inbox"
+
+
+def test_an_empty_inbox_and_one_graph_cannot_read(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    empty_inbox(graph_sandbox, "alan")
+    sign_in(client, graph_sandbox, "alan")
+    text = client.get("/inbox").get_data(as_text=True)
+    assert "Your inbox is empty." in text and 'rel="next"' not in text
+
+    # a person is waiting: one retry, then the page says what Graph said
+    graph_sandbox.inject_fault(
+        "GET", r"/me/mailFolders/inbox/messages$", 503, times=2, message="<i>down</i>"
+    )
+    failed = client.get("/inbox")
+    text = failed.get_data(as_text=True)
+    assert failed.status_code == 502 and 'role="alert"' in text
+    assert "&lt;i&gt;down&lt;/i&gt;" in text and "<i>down</i>" not in text
+    assert re.search(r"request-id <code>[0-9a-f-]{36}</code>", text)
+    assert 'href="/inbox">Try again' in text
+
+
+def test_a_message_its_attachments_and_marking_it_read(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    subject = f"view {uuid.uuid4().hex[:6]}"
+    data = os.urandom(200_000)
+    deliver(
+        graph_sandbox,
+        "alan",
+        subject,
+        body="<p>The <b>body</b> of it</p>",
+        files=[("data.bin", data), ("résumé.txt", "naïve\n".encode())],
+    )
+    message = find_message(graph_sandbox, "alan", subject)
+    sign_in(client, graph_sandbox, "alan")
+    since = graph_sandbox.request_log()[-1]["seq"]
+    page = client.get(f"/messages/{message['id']}")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and f"<h1>{subject}</h1>" in text
+    assert "Grace Hopper &lt;grace@graphpost.test&gt;" in text
+    assert "data.bin</a> (195.3 KB)" in text and "résumé.txt</a>" in text
+    # headers and attachment list in one round trip
+    assert [e["path"] for e in graph_sandbox.request_log(since) if "$batch" in e["path"]] == [
+        "/v1.0/$batch"
+    ]
+
+    frame = re.search(r'<iframe class="mail-body"[^>]*sandbox=""[^>]*src="([^"]+)"', text, re.S)
+    assert frame, "the body is shown in a sandboxed frame"
+    body = client.get(frame.group(1).replace("&amp;", "&"))
+    assert body.headers["Content-Security-Policy"] == MAIL_BODY_POLICY
+    assert body.headers["X-Frame-Options"] == "SAMEORIGIN"
+    assert "<p>The <b>body</b> of it</p>" in body.get_data(as_text=True)
+
+    links = dict(
+        (name, href.replace("&amp;", "&"))
+        for href, name in re.findall(
+            r'<a href="([^"]+/attachments/[^"]+)" download>([^<]+)</a>', text
+        )
+    )
+    downloaded = client.get(links["data.bin"])
+    assert downloaded.status_code == 200 and downloaded.data == data
+    assert downloaded.headers["Content-Disposition"].startswith('attachment; filename="data.bin"')
+    accented = client.get(links["résumé.txt"])
+    assert accented.data == "naïve\n".encode()
+    assert "filename*=UTF-8''r%C3%A9sum%C3%A9.txt" in accented.headers["Content-Disposition"]
+    assert accented.headers["Content-Security-Policy"].startswith("sandbox")
+
+    alan = graph_sandbox.user("alan")
+
+    def is_read() -> bool:
+        found = graph(graph_sandbox, "GET", f"/users/{alan['id']}/messages/{message['id']}")
+        return bool(found["isRead"])
+
+    assert not is_read() and "Mark as read" in text
+    marked = client.post(
+        f"/messages/{message['id']}/read", data={"csrf_token": csrf_of(text), "read": "true"}
+    )
+    assert marked.status_code == 303 and is_read()
+    again = client.get(marked.headers["Location"]).get_data(as_text=True)
+    assert "Mark as unread" in again and '<dd id="read-state">Read</dd>' in again
+    client.post(f"/messages/{message['id']}/read", data={"csrf_token": csrf_of(again)})
+    assert not is_read()
+
+    gone = client.get("/messages/AAMkNoSuchMessage")
+    assert gone.status_code == 404 and "not in your mailbox" in gone.get_data(as_text=True)
+
+
+def extension_of(sandbox: RunningSandbox, name: str) -> dict[str, Any] | None:
+    user = sandbox.user(name)
+    with sandbox.client() as http:
+        answer = http.get(
+            f"{sandbox.graph_url}/users/{user['id']}/extensions/{EXTENSION_NAME}",
+            headers={"Authorization": f"Bearer {sandbox.app_token()}"},
+        )
+    if answer.status_code == 404:
+        return None
+    answer.raise_for_status()
+    found: dict[str, Any] = answer.json()
+    return found
+
+
+def test_settings_are_kept_in_an_open_extension_and_read_back_at_sign_in(
+    app: Flask, graph_sandbox: RunningSandbox
+) -> None:
+    katherine = graph_sandbox.user("katherine")
+    try:
+        client = app.test_client()
+        sign_in(client, graph_sandbox, "katherine")
+        page = client.get("/settings").get_data(as_text=True)
+        assert 'id="default_recipients"' in page and 'value="system" checked' in page
+
+        refused = client.post(
+            "/settings",
+            data={"csrf_token": csrf_of(page), "default_recipients": "not an address"},
+        )
+        assert refused.status_code == 400 and 'aria-invalid="true"' in refused.get_data(True)
+        assert extension_of(graph_sandbox, "katherine") is None  # nothing saved
+
+        saved = client.post(
+            "/settings",
+            data={
+                "csrf_token": csrf_of(page),
+                "default_recipients": "grace@graphpost.test , ada@graphpost.test",
+                "signature": "Katherine\r\n<Langley> & NASA",
+                "theme": "dark",
+            },
+        )
+        assert saved.status_code == 303
+        assert "Settings saved." in client.get(saved.headers["Location"]).get_data(True)
+        kept = extension_of(graph_sandbox, "katherine")
+        assert kept is not None and kept["theme"] == "dark"
+        assert kept["defaultRecipients"] == "grace@graphpost.test; ada@graphpost.test"
+        assert kept["signature"] == "Katherine\n<Langley> & NASA"
+
+        # another session (another instance, another device) reads them back at sign-in
+        other = app.test_client()
+        since = graph_sandbox.request_log()[-1]["seq"]
+        sign_in(other, graph_sandbox, "katherine")
+        batches = [e for e in graph_sandbox.request_log(since) if e["path"] == "/v1.0/$batch"]
+        assert len(batches) == 1  # the profile and the settings in one round trip
+        form = other.get("/mailform").get_data(as_text=True)
+        assert 'data-theme="dark"' in form
+        assert 'name="recipients" value="grace@graphpost.test; ada@graphpost.test"' in form
+        body = textarea(form, "body")
+        assert "Katherine<br>&lt;Langley&gt; &amp; NASA" in body  # escaped in the HTML body
+        settings_page = other.get("/settings").get_data(as_text=True)
+        assert 'value="dark" checked' in settings_page
+        assert "Katherine\n&lt;Langley&gt; &amp; NASA</textarea>" in settings_page
+    finally:
+        with graph_sandbox.client() as http:
+            http.delete(
+                f"{graph_sandbox.graph_url}/users/{katherine['id']}/extensions/{EXTENSION_NAME}",
+                headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
+            )
+
+
+def upload_files() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob("graphpost-upload-*")}
+
+
+def test_mail_with_cc_bcc_and_uploaded_files_arrives_intact(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    sign_in(client, graph_sandbox, "ada")
+    page = client.get("/mailform").get_data(as_text=True)
+    assert 'enctype="multipart/form-data"' in page
+    large = os.urandom(3_500_000)  # 3 MB and more: through an upload session
+    small = b"a small file\n"
+    subject = f"files {uuid.uuid4().hex[:6]}"
+    before = upload_files()
+    sent = client.post(
+        "/send_mail",
+        data={
+            "csrf_token": csrf_of(page),
+            "recipients": "grace@graphpost.test",
+            "cc": "katherine@graphpost.test",
+            "bcc": "alan@graphpost.test",
+            "subject": subject,
+            "body": textarea(page, "body"),
+            "attachments": [(io.BytesIO(large), "large.bin"), (io.BytesIO(small), "small.txt")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert sent.status_code == 303
+    assert upload_files() == before  # the temporary files are gone with the request
+    result = client.get("/mailsent").get_data(as_text=True)
+    assert "Graph answered 202" in result and "large.bin (3.3 MB)" in result
+
+    grace = graph_sandbox.user("grace")
+    message = find_message(graph_sandbox, "grace", subject)
+    assert [r["emailAddress"]["address"] for r in message["ccRecipients"]] == [
+        "katherine@graphpost.test"
+    ]
+    assert not message.get("bccRecipients")  # bcc is not shown to the others
+    listed = graph(
+        graph_sandbox, "GET", f"/users/{grace['id']}/messages/{message['id']}/attachments"
+    )
+    contents = {
+        a["name"]: graph(
+            graph_sandbox,
+            "GET",
+            f"/users/{grace['id']}/messages/{message['id']}/attachments/{a['id']}/$value",
+        )
+        for a in listed["value"]
+    }
+    assert set(contents) == {"photo.png", "large.bin", "small.txt"}
+    assert hashlib.sha256(contents["large.bin"]).digest() == hashlib.sha256(large).digest()
+    assert contents["small.txt"] == small
+    find_message(graph_sandbox, "katherine", subject)
+    find_message(graph_sandbox, "alan", subject)
+
+
+def test_attachments_over_the_limit_get_a_clear_page_and_nothing_is_sent(
+    app: Flask, graph_sandbox: RunningSandbox
+) -> None:
+    client = app.test_client()
+    sign_in(client, graph_sandbox, "ada")
+    page = client.get("/mailform").get_data(as_text=True)
+    app.config["MAX_CONTENT_LENGTH"] = 1024 * 1024
+    subject = f"too big {uuid.uuid4().hex[:6]}"
+    answer = client.post(
+        "/send_mail",
+        data={
+            "csrf_token": csrf_of(page),
+            "recipients": "grace@graphpost.test",
+            "subject": subject,
+            "attachments": [(io.BytesIO(os.urandom(2 * 1024 * 1024)), "big.bin")],
+        },
+        content_type="multipart/form-data",
+    )
+    assert answer.status_code == 413
+    assert "The attachments are too large" in answer.get_data(as_text=True)
+    assert not [m for m in inbox(graph_sandbox, "grace") if m["subject"] == subject]
+
+
+def test_every_state_changing_route_refuses_a_missing_or_wrong_csrf_token(
+    app: Flask, client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    sign_in(client, graph_sandbox, "ada")
+    client.get("/settings")  # the session has a token now
+    routes = sorted(
+        rule.rule
+        for rule in app.url_map.iter_rules()
+        if rule.methods and rule.methods & {"POST", "PUT", "PATCH", "DELETE"}
+    )
+    assert routes == ["/logout", "/messages/<message_id>/read", "/send_mail", "/settings"]
+    for route in routes:
+        url = route.replace("<message_id>", "AAMkSomething")
+        for data in ({}, {"csrf_token": "forged"}):
+            refused = client.post(url, data={**data, "read": "true", "theme": "dark"})
+            assert refused.status_code == 400, route
+            assert "This form has expired" in refused.get_data(as_text=True)
+    assert client.get("/mailform").status_code == 200  # still signed in: sign-out was refused
+
+
+def test_secure_cookies_over_https_only(client: FlaskClient) -> None:
+    plain = client.get("/login").headers["Set-Cookie"]
+    assert "HttpOnly" in plain and "SameSite=Lax" in plain and "Secure" not in plain
+    secure = client.get("/login", base_url="https://localhost").headers["Set-Cookie"]
+    assert "Secure" in secure
+
+
+def test_health_and_an_access_log_without_secrets(
+    app: Flask, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    server = WebServer(app, "127.0.0.1", 0, threads=2)
+    url = server.start()
+    with caplog.at_level(logging.INFO, logger="graphpost.web.access"):
+        try:
+            with httpx.Client() as http:
+                health = http.get(url + "healthz")
+                http.get(url + "login/authorized?code=SECRET-CODE&state=SECRET-STATE")
+        finally:
+            server.stop()  # a line is written once its answer is sent: stopping waits for it
+    assert health.status_code == 200 and health.json() == {"status": "ok"}
+    lines = [r.getMessage() for r in caplog.records if r.name == "graphpost.web.access"]
+    assert any(re.fullmatch(r"127\.0\.0\.1 GET /healthz 200 \d+ \d+ms", line) for line in lines)
+    assert any(" GET /login/authorized?… 400 " in line for line in lines)
+    assert not any("SECRET" in line for line in lines)
+
+    broken = FileStore(tmp_path / "store")
+    unhealthy = create_app(app.extensions["graphpost"]["settings"], store=broken)
+    (tmp_path / "store").rename(tmp_path / "gone")
+    answer = unhealthy.test_client().get("/healthz")
+    assert answer.status_code == 503 and answer.json == {"status": "store unreachable"}
