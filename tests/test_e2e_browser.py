@@ -1,11 +1,18 @@
-"""The sample's whole flow in a real browser: Chromium signs in at the sandbox and sends the mail."""
+"""The web app in a real browser: Chromium signs in at the sandbox, sends the sample's mail, pages
+through the inbox, opens a hostile mail (nothing in it runs), keeps settings across sign-ins, and
+sends a large file from the browser.  Screenshots go to artifacts/."""
 
 from __future__ import annotations
 
 import base64
+import hashlib
+import os
 import re
+import threading
+import time
 import uuid
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -13,10 +20,13 @@ import pytest
 from graphpost.config import Settings
 from graphpost.sandbox.process import RunningSandbox
 from graphpost.web import create_app
+from graphpost.web.account import EXTENSION_NAME
 from graphpost.web.serve import WebServer
 from tests.support.chromium import ARTIFACTS, chromium
+from tests.support.webapp import deliver, find_message, graph, inbox
 
 pytestmark = pytest.mark.browser
+PAGE_SIZE = 5
 
 
 @pytest.fixture(scope="module")
@@ -26,7 +36,9 @@ def web_url(
     settings = Settings.from_sandbox(
         graph_sandbox.data_dir, app="web", home=tmp_path_factory.mktemp("web-home")
     )
-    server = WebServer(create_app(settings), "127.0.0.1", 0)
+    app = create_app(settings)
+    app.config["GRAPHPOST_INBOX_PAGE_SIZE"] = PAGE_SIZE
+    server = WebServer(app, "127.0.0.1", 0)
     url = server.start()
     try:
         yield url
@@ -108,3 +120,214 @@ def test_sign_in_send_the_sample_mail_and_open_the_link(
         assert opened.body() == photo
     finally:
         page.close()
+
+
+def sign_in(page: Any, web_url: str, user: dict[str, Any]) -> None:
+    """From the home page through the sandbox's sign-in (its password page only when it asks)."""
+    page.goto(web_url)
+    page.get_by_role("link", name="Sign in with Microsoft").click()
+    email = page.get_by_label("Email, phone, or Skype")
+    heading = page.get_by_role("heading", name="Send mail")
+    email.or_(heading).first.wait_for()
+    if email.is_visible():
+        email.fill(user["userPrincipalName"])
+        page.get_by_label("Password").fill(user["password"])
+        page.get_by_role("button", name="Sign in").click()
+    if page.get_by_role("heading", name="Permissions requested").is_visible():
+        page.get_by_role("button", name="Accept").click()
+    heading.wait_for()
+
+
+def test_inbox_pages_forward_and_back(
+    graph_sandbox: RunningSandbox, web_url: str, browser: Any
+) -> None:
+    tag = uuid.uuid4().hex[:6]
+    for number in range(2 * PAGE_SIZE + 1):
+        deliver(graph_sandbox, "grace", f"browser paging {tag} {number}", sender="katherine")
+    newest = [m["subject"] for m in inbox(graph_sandbox, "grace")]
+    page = browser.new_page()
+    try:
+        sign_in(page, web_url, graph_sandbox.user("grace"))
+        page.get_by_role("link", name="Inbox").click()
+        rows = page.locator("table.messages tbody tr")
+        seen: list[list[str]] = []
+        for number in (1, 2, 3):
+            page.get_by_text(f"Page {number}, newest first").wait_for()
+            seen.append(
+                [
+                    rows.nth(i).locator("td").nth(1).locator("a").inner_text()
+                    for i in range(rows.count())
+                ]
+            )
+            if number == 3:
+                page.screenshot(path=str(ARTIFACTS / "inbox-page-3.png"), full_page=True)
+                break
+            page.get_by_role("link", name="Next page").click()
+        assert [s for chunk in seen for s in chunk] == newest[: 3 * PAGE_SIZE]
+        page.get_by_role("link", name="Previous page").click()
+        page.get_by_text("Page 2, newest first").wait_for()
+        assert rows.first.locator("td").nth(1).inner_text().startswith(seen[1][0])
+    finally:
+        page.close()
+
+
+class Beacon:
+    """A loopback HTTP server that records every request: what a script in a mail would call."""
+
+    def __init__(self) -> None:
+        hits: list[str] = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            do_POST = do_GET
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.hits = hits
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def hostile_html(beacon: str) -> str:
+    return f"""<html><head>
+<meta http-equiv="refresh" content="0;url={beacon}/refresh">
+<link rel="stylesheet" href="{beacon}/stylesheet">
+<style>@import url("{beacon}/import"); p {{ background: url("{beacon}/background"); }}</style>
+</head><body>
+<p id="greeting">Hello from a hostile mail</p>
+<script>new Image().src = "{beacon}/script"; document.getElementById("greeting").textContent = "SCRIPT RAN";</script>
+<img src="x" alt="broken" onerror="new Image().src='{beacon}/onerror'; this.alt='ONERROR RAN'">
+<img src="{beacon}/tracking-pixel" alt="pixel">
+<svg onload="fetch('{beacon}/svg')"><rect width="1" height="1"/></svg>
+<iframe src="{beacon}/frame"></iframe>
+<object data="{beacon}/object"></object>
+<form action="{beacon}/form" method="post"><input name="q" autofocus onfocus="fetch('{beacon}/focus')"></form>
+</body></html>"""
+
+
+def test_a_hostile_mail_runs_nothing_and_loads_nothing(
+    graph_sandbox: RunningSandbox, web_url: str, browser: Any
+) -> None:
+    beacon = Beacon()
+    try:
+        body = hostile_html(beacon.url)
+        # the check can fail: the same mail opened without the app's defences calls the beacon
+        control = browser.new_page()
+        try:
+            control.set_content(body)
+            deadline = time.monotonic() + 5
+            while not {"/script", "/onerror"} <= set(beacon.hits) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert {"/script", "/onerror", "/tracking-pixel"} <= set(beacon.hits)
+        finally:
+            control.close()
+        beacon.hits.clear()
+
+        subject = f"hostile {uuid.uuid4().hex[:6]}"
+        deliver(graph_sandbox, "ada", subject, body=body)
+        page = browser.new_page()
+        try:
+            sign_in(page, web_url, graph_sandbox.user("ada"))
+            page.get_by_role("link", name="Inbox").click()
+            page.get_by_role("link", name=subject).click()
+            page.get_by_role("heading", name=subject).wait_for()
+            page.wait_for_load_state("load")
+            frame = page.frame_locator("iframe.mail-body")
+            frame.locator("#greeting").wait_for()
+            time.sleep(1.0)  # long enough for any script, handler or refresh to have fired
+            page.screenshot(path=str(ARTIFACTS / "hostile-mail.png"), full_page=True)
+            assert beacon.hits == []
+            assert frame.locator("#greeting").inner_text() == "Hello from a hostile mail"
+            assert frame.locator("img[alt='broken']").count() == 1  # onerror never ran
+            assert page.title() == f"{subject} · graphpost"
+        finally:
+            page.close()
+    finally:
+        beacon.close()
+
+
+def test_settings_kept_across_a_sign_out_and_keyboard_use(
+    graph_sandbox: RunningSandbox, web_url: str, browser: Any
+) -> None:
+    katherine = graph_sandbox.user("katherine")
+    page = browser.new_page()
+    try:
+        sign_in(page, web_url, katherine)
+        # the mail form starts in its first field to fill
+        assert page.evaluate("document.activeElement.id") == "recipients"
+        # keyboard: on a page without a form, the first Tab reaches the skip link, which takes
+        # focus to the content
+        page.goto(web_url + "inbox")
+        page.keyboard.press("Tab")
+        assert page.evaluate("document.activeElement.textContent") == "Skip to content"
+        page.keyboard.press("Enter")
+        assert page.evaluate("document.activeElement.id") == "main"
+
+        page.get_by_role("link", name="Settings").click()
+        page.get_by_label("Default recipients").fill("grace@graphpost.test")
+        page.get_by_label("Signature").fill("Katherine Johnson\nFlight Research")
+        page.get_by_label("Dark").check()
+        page.get_by_role("button", name="Save settings").click()
+        page.get_by_text("Settings saved.").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "settings-saved.png"), full_page=True)
+
+        page.get_by_role("button", name="Sign out").click()
+        page.get_by_role("link", name="Sign in with Microsoft").wait_for()
+        sign_in(page, web_url, katherine)
+        assert page.locator("html").get_attribute("data-theme") == "dark"
+        assert page.get_by_label("To", exact=True).input_value() == "grace@graphpost.test"
+        assert "Flight Research" in page.get_by_label("Body (HTML)").input_value()
+        page.get_by_role("link", name="Settings").click()
+        assert page.get_by_label("Signature").input_value() == "Katherine Johnson\nFlight Research"
+        assert page.get_by_label("Dark").is_checked()
+        page.screenshot(path=str(ARTIFACTS / "settings-after-sign-in.png"), full_page=True)
+    finally:
+        page.close()
+        with graph_sandbox.client() as http:
+            http.delete(
+                f"{graph_sandbox.graph_url}/users/{katherine['id']}/extensions/{EXTENSION_NAME}",
+                headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
+            )
+
+
+def test_a_large_file_from_the_browser_arrives_intact(
+    graph_sandbox: RunningSandbox, web_url: str, browser: Any
+) -> None:
+    content = os.urandom(5 * 1024 * 1024 + 123)  # over 3 MB: an upload session to Outlook
+    subject = f"large file {uuid.uuid4().hex[:6]}"
+    page = browser.new_page()
+    try:
+        sign_in(page, web_url, graph_sandbox.user("ada"))
+        page.get_by_label("To", exact=True).fill("grace@graphpost.test")
+        page.get_by_label("Subject").fill(subject)
+        page.get_by_label("More attachments").set_input_files(
+            {"name": "measurements.bin", "mimeType": "application/octet-stream", "buffer": content}
+        )
+        page.get_by_role("button", name="Send message").click()
+        page.get_by_role("heading", name="Mail sent").wait_for()
+        page.screenshot(path=str(ARTIFACTS / "large-file-sent.png"), full_page=True)
+    finally:
+        page.close()
+    grace = graph_sandbox.user("grace")
+    message = find_message(graph_sandbox, "grace", subject)
+    listed = graph(
+        graph_sandbox, "GET", f"/users/{grace['id']}/messages/{message['id']}/attachments"
+    )
+    large = next(a for a in listed["value"] if a["name"] == "measurements.bin")
+    assert large["size"] == len(content)
+    arrived = graph(
+        graph_sandbox,
+        "GET",
+        f"/users/{grace['id']}/messages/{message['id']}/attachments/{large['id']}/$value",
+    )
+    assert hashlib.sha256(arrived).hexdigest() == hashlib.sha256(content).hexdigest()
