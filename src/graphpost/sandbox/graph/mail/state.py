@@ -223,12 +223,21 @@ def recipient(sb: Sandbox, address: str) -> dict[str, Any]:
     return {"emailAddress": {"name": user.display_name if user else address, "address": address}}
 
 
+# (user id, well-known name) -> folder id: made at seeding, never changed, looked up on every send
+_WELL_KNOWN_IDS: dict[tuple[str, str], str] = {}
+
+
 def folder_id(sb: Sandbox, user_id: str, well_known: str) -> str:
-    row = sb.store.query_one(
-        "SELECT id FROM mail_folders WHERE user_id = ? AND well_known_name = ?", user_id, well_known
-    )
-    assert row is not None, f"mailbox {user_id} lacks {well_known}"
-    return str(row["id"])
+    known = _WELL_KNOWN_IDS.get((user_id, well_known))
+    if known is None:
+        row = sb.store.query_one(
+            "SELECT id FROM mail_folders WHERE user_id = ? AND well_known_name = ?",
+            user_id,
+            well_known,
+        )
+        assert row is not None, f"mailbox {user_id} lacks {well_known}"
+        known = _WELL_KNOWN_IDS[(user_id, well_known)] = str(row["id"])
+    return known
 
 
 def folder(sb: Sandbox, user: User, name_or_id: str) -> dict[str, Any]:
@@ -466,10 +475,10 @@ def store_message(
         webLink=f"{sb.base_url}/portal/mail/{message_id}",
     )
     resource["@odata.etag"] = f'W/"{change_key}"'
-    seq = db.execute("SELECT COALESCE(MAX(seq), 0) + 1 FROM messages").fetchone()[0]
     db.execute(
-        "INSERT INTO messages (id, user_id, folder_id, received, seq, resource) VALUES (?, ?, ?, ?, ?, ?)",
-        (message_id, user_id, in_folder, resource["receivedDateTime"], seq, json.dumps(resource)),
+        "INSERT INTO messages (id, user_id, folder_id, received, seq, resource)"
+        " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages), ?)",
+        (message_id, user_id, in_folder, resource["receivedDateTime"], json.dumps(resource)),
     )
     for attachment in attachments:
         add_attachment_row(db, message_id, attachment, resource["receivedDateTime"])
