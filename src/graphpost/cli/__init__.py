@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 
@@ -22,7 +23,23 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    code: int = args.run(args)
+    try:
+        code: int = args.run(args)
+    except KeyboardInterrupt:
+        commands.complain("interrupted")
+        return 130
+    except BrokenPipeError:
+        # the reader went away (`graphpost inbox | head`): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except Exception as failure:
+        from graphpost.cli.failures import explain
+
+        known = explain(failure)
+        if known is None:
+            raise
+        code, line = known
+        commands.complain(f"{args.command}: {line}" if code == 2 else line)
     return code
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import signal
 import sys
 import threading
@@ -42,7 +43,193 @@ def run_until_interrupted(stop: Callable[[], None]) -> int:
     return 0
 
 
+def _lazy(module: str, function: str) -> Callable[[argparse.Namespace], int]:
+    """The command's code, imported when it runs (`import graphpost.cli` stays light)."""
+
+    def run(args: argparse.Namespace) -> int:
+        code: int = getattr(importlib.import_module(f"graphpost.cli.{module}"), function)(args)
+        return code
+
+    return run
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be 1 or more")
+    return value
+
+
+def _json_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+
+
 def add_all(sub: Any) -> None:
+    add_servers(sub)
+    add_account(sub)
+    add_mail(sub)
+    add_files(sub)
+
+
+def add_account(sub: Any) -> None:
+    login = sub.add_parser(
+        "login",
+        help="sign in (in the browser, or with a code on another device)",
+        description="Sign in as yourself: in the web browser (auth code with PKCE, answered on a"
+        " loopback address), or with --device-code on any device. The tokens stay in a private"
+        " file (mode 0600) under $GRAPHPOST_HOME/cli.",
+    )
+    login.add_argument(
+        "--device-code",
+        action="store_true",
+        help="print an address and a code to sign in with on another device, and wait",
+    )
+    login.add_argument(
+        "--timeout",
+        type=_positive,
+        default=600,
+        help="give up after this many seconds (default 600)",
+    )
+    _json_option(login)
+    login.set_defaults(run=_lazy("signin", "run_login"))
+
+    logout = sub.add_parser(
+        "logout",
+        help="sign out: forget the signed-in account and its tokens",
+        description="Forget the signed-in account and remove its token cache.",
+    )
+    logout.set_defaults(run=_lazy("signin", "run_logout"))
+
+    whoami = sub.add_parser(
+        "whoami",
+        help="show who is signed in (asks Graph)",
+        description="Show the signed-in person, as Graph's /me sees them.",
+    )
+    _json_option(whoami)
+    whoami.set_defaults(run=_lazy("signin", "run_whoami"))
+
+
+def add_mail(sub: Any) -> None:
+    send = sub.add_parser(
+        "send",
+        help="send a mail, or one mail per row of a CSV (--each)",
+        description="Send one mail as the signed-in person (or, with --from, as any user through"
+        " the app's own permission). With --each FILE.csv, send one mail per row: {column}"
+        " placeholders in the subject, body, --cc, --bcc and --attach are filled from the row,"
+        " the recipient is its email column. The whole CSV is checked before anything is sent,"
+        " and a journal under $GRAPHPOST_HOME/merges lets a re-run after an interruption send"
+        " only the rows not yet sent: nobody gets a mail twice.",
+        epilog="examples:\n"
+        "  graphpost send --to grace@example.com --subject Hi --body 'See you at 3'\n"
+        "  report | graphpost send --to 'a@example.com; b@example.com' --subject Report --html\n"
+        "  graphpost send --each people.csv --subject 'Hello {name}' --body-file note.txt",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    for flag, what in (("--to", "To"), ("--cc", "Cc"), ("--bcc", "Bcc")):
+        send.add_argument(
+            flag,
+            action="append",
+            default=[],
+            metavar="ADDRESSES",
+            help=f"{what} recipients, separated by ';' or ','; repeatable",
+        )
+    send.add_argument("--subject", default="", help="the subject")
+    body = send.add_mutually_exclusive_group()
+    body.add_argument("--body", help="the body (else --body-file, else standard input)")
+    body.add_argument("--body-file", metavar="FILE", help="read the body from FILE ('-': stdin)")
+    send.add_argument("--html", action="store_true", help="the body is HTML (default: text)")
+    send.add_argument(
+        "--attach",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="attach FILE, of any size up to Outlook's 150 MB; repeatable",
+    )
+    send.add_argument(
+        "--from",
+        dest="sender",
+        metavar="USER",
+        help="send as USER (id or address) with the app's own permission (client credentials)",
+    )
+    send.add_argument("--each", metavar="FILE.csv", help="mail merge: one mail per row of FILE.csv")
+    send.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="with --each: check the CSV and show each mail, send nothing",
+    )
+    _json_option(send)
+    send.set_defaults(run=_lazy("send", "run_send"))
+
+    inbox = sub.add_parser(
+        "inbox",
+        help="list the newest messages",
+        description="List the newest messages of the inbox (or another folder), following"
+        " Graph's pages.",
+    )
+    inbox.add_argument(
+        "--top", type=_positive, default=None, help="how many (default 10; with --all, a page)"
+    )
+    inbox.add_argument("--all", action="store_true", help="every message, page after page")
+    inbox.add_argument(
+        "--folder", default="inbox", help="a folder id or well-known name (default inbox)"
+    )
+    _json_option(inbox)
+    inbox.set_defaults(run=_lazy("inbox", "run_inbox"))
+
+
+def add_files(sub: Any) -> None:
+    upload = sub.add_parser(
+        "upload",
+        help="put a file of any size in OneDrive (resumable)",
+        description="Upload FILE to OneDrive at REMOTE (default: its name, at the root; a REMOTE"
+        " ending in '/' is a folder). Large files go through an upload session: after an"
+        " interruption, the same command continues where it stopped.",
+    )
+    upload.add_argument("file", metavar="FILE")
+    upload.add_argument("remote", metavar="REMOTE", nargs="?", help="path in OneDrive")
+    upload.add_argument(
+        "--conflict",
+        choices=("replace", "fail", "rename"),
+        default="replace",
+        help="when REMOTE exists (default replace)",
+    )
+    _json_option(upload)
+    upload.set_defaults(run=_lazy("files", "run_upload"))
+
+    download = sub.add_parser(
+        "download",
+        help="fetch a OneDrive file (streaming, resumable)",
+        description="Download REMOTE from OneDrive to FILE (default: its name, here). It streams"
+        " to FILE.part; after an interruption, the same command continues where it stopped.",
+    )
+    download.add_argument("remote", metavar="REMOTE", help="path in OneDrive")
+    download.add_argument("file", metavar="FILE", nargs="?", help="local file or folder")
+    _json_option(download)
+    download.set_defaults(run=_lazy("files", "run_download"))
+
+    link = sub.add_parser(
+        "link",
+        help="print a sharing link to a OneDrive file",
+        description="Create (or get again) a sharing link to REMOTE and print its URL.",
+    )
+    link.add_argument("remote", metavar="REMOTE", help="path in OneDrive")
+    link.add_argument(
+        "--type",
+        choices=("view", "edit"),
+        default="view",
+        help="what the link allows (default view)",
+    )
+    link.add_argument(
+        "--scope",
+        choices=("anonymous", "organization"),
+        default=None,
+        help="who it works for (default: the tenant's setting)",
+    )
+    _json_option(link)
+    link.set_defaults(run=_lazy("files", "run_link"))
+
+
+def add_servers(sub: Any) -> None:
     demo = sub.add_parser(
         "demo",
         help="start the sandbox and the web app wired to it, and say how to sign in",

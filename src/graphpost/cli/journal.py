@@ -1,0 +1,187 @@
+"""A mail merge's journal: which rows Graph accepted, so that a re-run sends only the others.
+
+One JSON line per event, appended and flushed to disk (fsync) before the run goes on:
+
+- a header with the merge's id, from which every row's client key is made;
+- ``attempt`` before a row's first request leaves: from then on the mail may have gone;
+- ``sent`` once Graph accepted it (or it was found in Sent Items);
+- ``failed`` with the error, for the summary (a failed row is tried again next run).
+
+A crash (Ctrl-C, SIGKILL, a power cut) can fall between "Graph accepted" and ``sent``.  Such a
+row is *in doubt*: the next run looks for its client key in the sender's Sent Items before it
+sends anything, and sends it only if no copy is there once Exchange has had time to file one.
+A torn last line, from a crash in the middle of a write, is ignored.
+
+Only one process may run a merge at a time: the journal's owner file names it, and a second
+run refuses while that process is alive.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from graphpost.cli.failures import Busy
+from graphpost.tokencache import file_lock, pid_alive
+
+VERSION = 1
+
+
+@dataclass
+class RowState:
+    row: int
+    attempted_at: float | None = None
+    sent: bool = False
+    error: str | None = None
+
+    @property
+    def in_doubt(self) -> bool:
+        """Tried, and no answer recorded: it may have been sent."""
+        return self.attempted_at is not None and not self.sent
+
+
+def journal_path(folder: Path, graph_url: str, sender: str, csv_file: Path) -> Path:
+    """One journal per (Graph, who sends, which CSV file)."""
+    identity = f"{graph_url}\n{sender}\n{csv_file.resolve()}"
+    return folder / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.jsonl"
+
+
+class MergeJournal:
+    """Open with `MergeJournal.open` (which claims it for this process); `close()` releases it."""
+
+    def __init__(self, path: Path, merge_id: str, rows: dict[str, RowState]) -> None:
+        self.path = path
+        self.merge_id = merge_id
+        self.rows = rows
+        self._lock = threading.Lock()
+        self._file = open(path, "ab")  # noqa: SIM115 - kept open for the merge, closed by close()
+
+    @classmethod
+    def open(cls, path: Path, about: dict[str, Any]) -> MergeJournal:
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _claim(path)
+        try:
+            merge_id, rows = _read(path)
+            if merge_id is None:
+                merge_id = uuid.uuid4().hex
+                _append(path, {"merge": merge_id, "version": VERSION, **about})
+            return cls(path, merge_id, rows)
+        except BaseException:
+            _release(path)
+            raise
+
+    def client_key(self, row_key: str) -> str:
+        """The key a row's mail carries, findable in Sent Items: the same in every run."""
+        digest = hashlib.sha256(row_key.encode()).hexdigest()[:24]
+        return f"graphpost-merge.{self.merge_id}.{digest}"
+
+    def attempt(self, row_key: str, row: int) -> None:
+        now = time.time()
+        self._write({"key": row_key, "row": row, "attempt": now})
+        with self._lock:
+            self.rows.setdefault(row_key, RowState(row)).attempted_at = now
+
+    def sent(self, row_key: str, row: int, request_id: str | None) -> None:
+        self._write({"key": row_key, "row": row, "sent": True, "request_id": request_id})
+        with self._lock:
+            self.rows.setdefault(row_key, RowState(row)).sent = True
+
+    def failed(self, row_key: str, row: int, error: str) -> None:
+        self._write({"key": row_key, "row": row, "failed": error})
+
+    def close(self) -> None:
+        self._file.close()
+        _release(self.path)
+
+    def _write(self, record: dict[str, Any]) -> None:
+        data = json.dumps(record, separators=(",", ":")).encode() + b"\n"
+        with self._lock:
+            self._file.write(data)
+            self._file.flush()
+            os.fsync(self._file.fileno())
+
+
+def _read(path: Path) -> tuple[str | None, dict[str, RowState]]:
+    merge_id: str | None = None
+    rows: dict[str, RowState] = {}
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return None, rows
+    if raw and not raw.endswith(b"\n"):
+        # a write torn by a crash: drop it, so that the next record starts on a line of its own
+        with open(path, "r+b") as damaged:
+            damaged.truncate(raw.rfind(b"\n") + 1)
+        raw = raw[: raw.rfind(b"\n") + 1]
+    for line in raw.splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(record, dict):
+            continue
+        if "merge" in record:
+            merge_id = merge_id or str(record["merge"])
+            continue
+        key, row = record.get("key"), record.get("row")
+        if not isinstance(key, str) or not isinstance(row, int):
+            continue
+        state = rows.setdefault(key, RowState(row))
+        if "attempt" in record:
+            state.attempted_at = float(record["attempt"])
+        if record.get("sent"):
+            state.sent = True
+        if "failed" in record:
+            state.error = str(record["failed"])
+    return merge_id, rows
+
+
+def _append(path: Path, record: dict[str, Any]) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.write(descriptor, json.dumps(record, separators=(",", ":")).encode() + b"\n")
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
+# -- one process at a time ---------------------------------------------------------------------
+
+
+def _owner_path(path: Path) -> Path:
+    return path.with_name(path.name + ".owner")
+
+
+def _claim(path: Path) -> None:
+    """Become the journal's owner, unless a live process is (a crashed owner is replaced)."""
+    owner = _owner_path(path)
+    me = {"pid": os.getpid(), "host": socket.gethostname()}
+    # the lock guards only reading and writing the owner file: milliseconds
+    with file_lock(path.with_name(path.name + ".lock")):
+        with contextlib.suppress(FileNotFoundError, ValueError):
+            holder = json.loads(owner.read_text(encoding="utf-8"))
+            pid = holder.get("pid")
+            elsewhere = holder.get("host") != me["host"]
+            if isinstance(pid, int) and pid != me["pid"] and (elsewhere or pid_alive(pid)):
+                where = f" on {holder.get('host')}" if elsewhere else ""
+                raise Busy(
+                    f"another graphpost (pid {pid}{where}) is sending this mail merge; wait for it"
+                    f" to finish, or stop it (its journal: {path})"
+                )
+        owner.write_text(json.dumps(me), encoding="utf-8")
+
+
+def _release(path: Path) -> None:
+    owner = _owner_path(path)
+    with file_lock(path.with_name(path.name + ".lock")), contextlib.suppress(OSError, ValueError):
+        if json.loads(owner.read_text(encoding="utf-8")).get("pid") == os.getpid():
+            owner.unlink()
