@@ -110,6 +110,11 @@ def test_two_instances_share_the_signed_in_person_through_redis(
         back = http.get(first + "login/authorized?" + urlencode(answer))
         assert back.status_code == 302 and back.headers["location"] == "/mailform"
 
+        shared = redis.Redis.from_url(redis_url)
+        sessions = shared.keys("graphpost:web:session:*")
+        assert len(sessions) == 1 and 0 < shared.ttl(sessions[0]) <= 8 * 3600  # Redis expires it
+        assert shared.keys("graphpost:web:tokencache:*")
+
         # send from the second: same session, same token cache, same signing key
         subject = send(http, second, graph_sandbox, "grace")
         find_message(graph_sandbox, "grace", subject)
@@ -135,8 +140,8 @@ def test_two_instances_share_the_signed_in_person_through_redis(
             for instance in (third, second):
                 after = http.get(instance + "mailform")
                 assert after.status_code == 302 and after.headers["location"].startswith("/login")
-            shared = redis.Redis.from_url(redis_url)
             assert not shared.keys("graphpost:web:tokencache:*")
+            assert not shared.keys("graphpost:web:session:*")
             assert shared.get("graphpost:web:secret-key")  # the one key every instance signs with
 
     # the access log named every request, and no sign-in code or state

@@ -359,6 +359,19 @@ def test_secure_cookies_over_https_only(client: FlaskClient) -> None:
     assert "Secure" in secure
 
 
+def test_https_behind_a_trusted_proxy_only(graph_sandbox: RunningSandbox, tmp_path: Path) -> None:
+    settings = Settings.from_sandbox(graph_sandbox.data_dir, app="web", home=tmp_path)
+    forwarded = {"X-Forwarded-Proto": "https", "X-Forwarded-Host": "mail.example.org"}
+    behind = create_app(settings, trusted_proxies=1).test_client().get("/login", headers=forwarded)
+    assert "redirect_uri=https%3A%2F%2Fmail.example.org%2Flogin%2Fauthorized" in behind.location
+    assert "Secure" in behind.headers["Set-Cookie"]
+    assert "Strict-Transport-Security" in behind.headers
+    # without trusted proxies, anyone could claim https or another host
+    direct = create_app(settings).test_client().get("/login", headers=forwarded)
+    assert "redirect_uri=http%3A%2F%2Flocalhost%2Flogin%2Fauthorized" in direct.location
+    assert "Secure" not in direct.headers["Set-Cookie"]
+
+
 def test_health_and_an_access_log_without_secrets(
     app: Flask, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
