@@ -57,7 +57,9 @@ def graph_scope(settings: Settings) -> str:
     return "https://graph.microsoft.com/.default"
 
 
-def _common_options(settings: Settings, cache: Any, http_cache: Any) -> dict[str, Any]:
+def _common_options(
+    settings: Settings, cache: Any, http_cache: Any, http_client: Any = None
+) -> dict[str, Any]:
     if not settings.client_id:
         raise ConfigError(
             "no app registration: set GRAPHPOST_CLIENT_ID (or GRAPHPOST_SANDBOX to a sandbox folder)"
@@ -75,9 +77,40 @@ def _common_options(settings: Settings, cache: Any, http_cache: Any) -> dict[str
     }
     if http_cache is not None:
         options["http_cache"] = http_cache
-    if settings.ca_file:
+    if http_client is not None:
+        options["http_client"] = HttpxForMsal(http_client)
+    elif settings.ca_file:
         options["http_client"] = _session_trusting(settings.ca_file)
     return options
+
+
+class HttpxForMsal:
+    """MSAL's ``http_client`` over an ``httpx.Client``: sign-in then shares Graph's connections
+    and TLS trust (no requests session, no second TLS context, no second handshake to a host
+    both use).  The client stays its owner's: closing MSAL's side leaves it open."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+
+    def post(
+        self,
+        url: str,
+        params: Any = None,
+        data: Any = None,
+        headers: Any = None,
+        **kwargs: Any,
+    ) -> Any:
+        # MSAL sends a form as a dict, anything else as a ready string
+        body = {"content": data} if isinstance(data, str | bytes) else {"data": data}
+        timeout = kwargs.get("timeout") or MSAL_TIMEOUT_SECONDS
+        return self._client.post(url, params=params, headers=headers, timeout=timeout, **body)
+
+    def get(self, url: str, params: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+        timeout = kwargs.get("timeout") or MSAL_TIMEOUT_SECONDS
+        return self._client.get(url, params=params, headers=headers, timeout=timeout)
+
+    def close(self) -> None:
+        return None
 
 
 MSAL_TIMEOUT_SECONDS = 30
@@ -134,11 +167,13 @@ def build_confidential_app(
     cache: msal.TokenCache | None = None,
     *,
     http_cache: MutableMapping[Any, Any] | None = None,
+    http_client: Any = None,
 ) -> msal.ConfidentialClientApplication:
-    """A confidential client with the client secret (web app, daemon)."""
+    """A confidential client with the client secret (web app, daemon).  `http_client`, an
+    ``httpx.Client``, carries MSAL's requests instead of a requests session of its own."""
     import msal
 
-    options = _common_options(settings, cache, http_cache)
+    options = _common_options(settings, cache, http_cache, http_client)
     if not settings.client_secret:
         raise ConfigError(
             "this app signs in with a client secret: set GRAPHPOST_CLIENT_SECRET "
@@ -168,10 +203,14 @@ def app_token(settings: Settings, cache: msal.TokenCache | None = None) -> str:
 
 
 class AppTokenProvider:
-    """A ``token`` callable for `Graph`: app-only tokens, reused by MSAL until near expiry."""
+    """A ``token`` callable for `Graph`: app-only tokens, reused by MSAL until near expiry.
 
-    def __init__(self, settings: Settings) -> None:
+    `http_client` (an ``httpx.Client``, Graph's own in `Graph.from_env`) carries MSAL's requests.
+    """
+
+    def __init__(self, settings: Settings, http_client: Any = None) -> None:
         self._settings = settings
+        self._http_client = http_client
         self._app: Any = None
         self._lock = threading.Lock()
 
@@ -181,7 +220,7 @@ class AppTokenProvider:
     def __call__(self) -> str:
         with self._lock:
             if self._app is None:
-                self._app = build_confidential_app(self._settings)
+                self._app = build_confidential_app(self._settings, http_client=self._http_client)
             result = self._app.acquire_token_for_client(scopes=[graph_scope(self._settings)])
         return _token_from(result, self._settings)
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TypeVar
@@ -100,7 +99,18 @@ class Graph(ClientBase):
         from graphpost.auth import AppTokenProvider
 
         settings = Settings.from_env(app="daemon")
-        return cls.from_settings(settings, AppTokenProvider(settings), **options)
+        if options.keys() & {"http_client", "transport", "verify"}:
+            return cls.from_settings(settings, AppTokenProvider(settings), **options)
+        # one connection pool and one TLS context for sign-in and Graph alike
+        http = httpx.Client(
+            verify=tls_verification(settings.ca_file or True),
+            timeout=options.pop("timeout", DEFAULT_TIMEOUT),
+        )
+        graph = cls.from_settings(
+            settings, AppTokenProvider(settings, http_client=http), http_client=http, **options
+        )
+        graph._owns_client = True
+        return graph
 
     def __enter__(self) -> Graph:
         return self
@@ -256,6 +266,8 @@ class Graph(ClientBase):
                 if progress is not None:
                     progress(done, len(todo))
             return outcome
+
+        from concurrent.futures import ThreadPoolExecutor  # here: costly, and only for this
 
         threads = min(MAX_SEND_THREADS, max(1, workers) * len(slots)) or 1
         with ThreadPoolExecutor(threads, thread_name_prefix="graphpost-send") as pool:

@@ -59,7 +59,16 @@ class ClientBase:
         self.retry = retry or RetryPolicy()
         self.user_agent = user_agent
         self._resume_at = 0.0  # time.monotonic() before which no request should go
-        self.journal = UploadJournal(Path(state_dir) if state_dir else default_home() / "uploads")
+        self._state_dir = Path(state_dir) if state_dir else None
+        self._journal: UploadJournal | None = None
+
+    @property
+    def journal(self) -> UploadJournal:
+        """Where resumable uploads keep their sessions (made when first needed: finding the
+        default folder costs an import most runs never need)."""
+        if self._journal is None:
+            self._journal = UploadJournal(self._state_dir or default_home() / "uploads")
+        return self._journal
 
     def note(self, outcome: Response | BaseException) -> None:
         """A 429 holds back every request of this client for its Retry-After, not only its own

@@ -51,10 +51,13 @@ MAX_LARGE_ATTACHMENT_BYTES = 150 * 1024 * 1024  # "attach files up to 150 MB"
 SESSION_TRIES = 3
 
 # RFC 5322 addr-spec, the practical part: dot-atom or quoted local part, dot-atom domain
-# of at least two labels (or an IPv4 literal); non-ASCII allowed (RFC 6531).
-_ATEXT = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\-\u0080-\U0010ffff]"
+# of at least two labels (or an IPv4 literal); non-ASCII allowed (RFC 6531).  Non-ASCII is a
+# class of its own: a range up to U+10FFFF inside a class takes re 50 times longer to compile.
+_NON_ASCII = r"[^\x00-\x7f]"
+_ATEXT = rf"(?:[A-Za-z0-9!#$%&'*+/=?^_`{{|}}~\-]|{_NON_ASCII})"
 _LOCAL = rf'(?:{_ATEXT}+(?:\.{_ATEXT}+)*|"(?:[^"\\\r\n]|\\.)+")'
-_LABEL = r"(?:[A-Za-z0-9\u0080-\U0010ffff](?:[A-Za-z0-9\-\u0080-\U0010ffff]{0,61}[A-Za-z0-9\u0080-\U0010ffff])?)"
+_ALNUM = rf"(?:[A-Za-z0-9]|{_NON_ASCII})"
+_LABEL = rf"(?:{_ALNUM}(?:(?:[A-Za-z0-9\-]|{_NON_ASCII}){{0,61}}{_ALNUM})?)"
 _DOMAIN = rf"(?:{_LABEL}(?:\.{_LABEL})+|\[\d{{1,3}}(?:\.\d{{1,3}}){{3}}\])"
 _ADDRESS = re.compile(rf"{_LOCAL}@{_DOMAIN}")
 _NAME_AND_ADDRESS = re.compile(r"^(?P<name>.*?)\s*<(?P<address>[^<>]*)>$", re.DOTALL)
