@@ -78,3 +78,92 @@ def sign_in(home: Path, sandbox: RunningSandbox, user: str = "ada") -> None:
     home.mkdir(parents=True, exist_ok=True)
     run = graphpost("login", "--timeout", "60", env=browser_env(home, sandbox, user))
     assert run.returncode == 0, (run.stdout, run.stderr, browser_log(home))
+
+
+def in_terminal(
+    *args: str, env: dict[str, str], columns: int = 120, timeout: float = 120
+) -> tuple[int, str]:
+    """Run `graphpost ARGS...` with a pseudo-terminal as stdin, stdout and stderr (POSIX only);
+    returns the exit code and everything it wrote."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 40, columns, 0, 0))
+    process = subprocess.Popen(
+        [*GRAPHPOST, *args],
+        env={"TERM": "xterm-256color", **env},
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        cwd=env["GRAPHPOST_HOME"],
+        close_fds=True,
+    )
+    os.close(follower)
+    seen = bytearray()
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 0.1)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # the terminal's other side closed: the process is done
+                    break
+                if not chunk:
+                    break
+                seen += chunk
+            elif process.poll() is not None:
+                break
+        code = process.wait(timeout=max(1.0, deadline - time.monotonic()))
+    finally:
+        os.close(leader)
+        if process.poll() is None:
+            process.kill()
+    return code, seen.decode("utf-8", "replace")
+
+
+def colours(text: str) -> list[str]:
+    """The colour codes among the SGR escape sequences in `text` (30-38, 40-48, 90-97, 100-107)."""
+    import re
+
+    found: list[str] = []
+    for params in re.findall(r"\x1b\[([0-9;]*)m", text):
+        for code in params.split(";"):
+            if code and (30 <= int(code) <= 48 or 90 <= int(code) <= 107):
+                found.append(code)
+    return found
+
+
+def messages(
+    sandbox: RunningSandbox, user: str, folder: str = "inbox", select: str = "subject"
+) -> list[dict[str, Any]]:
+    """Every message of `user`'s folder, read with the daemon app's token."""
+    found: list[dict[str, Any]] = []
+    url: str | None = (
+        f"{sandbox.graph_url}/users/{sandbox.user(user)['id']}/mailFolders/{folder}/messages"
+        f"?$top=1000&$select={select}"
+    )
+    with sandbox.client(headers={"Authorization": f"Bearer {sandbox.app_token()}"}) as http:
+        while url:
+            page = http.get(url).raise_for_status().json()
+            found.extend(page["value"])
+            url = page.get("@odata.nextLink")
+    return found
+
+
+def assert_no_secrets(sandbox: RunningSandbox, *texts: str) -> None:
+    """None of the sandbox's passwords, secrets or keys, and no token, appear in `texts`."""
+    import re
+
+    secrets = [str(user["password"]) for user in sandbox.users]
+    secrets += [str(sandbox.info["daemon_app"]["client_secret"]), str(sandbox.info["admin_key"])]
+    secrets.append(str(sandbox.info["web_app"]["client_secret"]))
+    for text in texts:
+        assert not re.search(r"eyJ[\w-]{8,}\.[\w-]{8,}", text), "a token was printed"
+        for secret in secrets:
+            assert secret not in text, "a secret was printed"

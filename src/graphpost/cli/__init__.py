@@ -39,7 +39,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if known is None:
             raise
         code, line = known
-        commands.complain(f"{args.command}: {line}" if code == 2 else line)
+        # bad usage is named after the command, as argparse does; a failure after graphpost
+        prefix = f"graphpost {args.command}" if code == 2 else "graphpost"
+        print(f"{prefix}: {line}", file=sys.stderr, flush=True)
     return code
 
 

@@ -7,6 +7,8 @@ correlation id), including a sign-in that is missing or expired.
 
 from __future__ import annotations
 
+import errno
+
 USAGE = 2
 FAILED = 1
 INTERRUPTED = 130  # 128 + SIGINT, as shells report Ctrl-C
@@ -44,6 +46,11 @@ def explain(failure: BaseException) -> tuple[int, str] | None:
     if isinstance(failure, LockTimeout):
         return FAILED, f"{failure}; try again in a moment"
     if isinstance(failure, OSError) and failure.filename is not None:
-        # a local file that cannot be read or written (permissions, a full disk)
+        # a local file that cannot be read or written (permissions, a missing folder)
         return FAILED, redact(f"{failure.filename}: {failure.strerror or failure}")
+    if isinstance(failure, OSError) and failure.errno in _DISK_FULL:
+        return FAILED, f"cannot write to disk: {failure.strerror}"
     return None
+
+
+_DISK_FULL = {errno.ENOSPC, errno.EFBIG, getattr(errno, "EDQUOT", errno.ENOSPC)}
