@@ -73,7 +73,11 @@ def forget_user(home_account_id: str) -> None:
 
 
 def msal_app(cache: msal.SerializableTokenCache | None = None) -> Any:
-    return build_confidential_app(settings(), cache, http_cache=_HTTP_CACHE)
+    """An MSAL app for this request's token cache, over the app's shared connection pool (no
+    new TLS context or connection for each page)."""
+    return build_confidential_app(
+        settings(), cache, http_cache=_HTTP_CACHE, http_client=http_client()
+    )
 
 
 def http_client() -> httpx.Client:
