@@ -5,13 +5,15 @@ photo metadata, upload, createLink) on every page load.  Goal: at most 2.
     .venv/bin/python benchmarks/mail_form.py [--latency-ms 100] [--loads 5]
 
 "repeat" is the form as a signed-in person sees it again and again (the photo is unchanged, so
-it is neither uploaded nor shared again); "first" is the first form after the photo changed or
-for a new user (the photo goes to OneDrive and gets its link).
+it is neither uploaded nor shared again); "photo changed" is the first form after a new photo
+(it replaces the file in OneDrive, whose sharing link stays); "new user" is the very first form
+(the photo goes to OneDrive and gets its link).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import statistics
 import sys
@@ -110,9 +112,18 @@ def main() -> None:
                     page = browser.get(url + "mailform")
                     assert page.status_code == 200 and "Send message" in page.text, page.text
 
+                def photo_keys() -> list[str]:
+                    return [k for k in store.keys if k.startswith("web:photo:")]
+
                 def forget_photo() -> None:
-                    for key in [k for k in store.keys if k.startswith("web:photo:")]:
+                    for key in photo_keys():
                         store.delete(key)
+
+                def change_photo() -> None:
+                    # the sandbox cannot change a photo: the app is told the last one was another
+                    for key in photo_keys():
+                        state = json.loads(store.get(key) or "{}")
+                        store.set(key, json.dumps({**state, "sha256": "a previous photo"}))
 
                 def graph_calls(run: Callable[[], None], before: Callable[[], None]) -> int:
                     before()
@@ -124,27 +135,30 @@ def main() -> None:
                 the_samples_five_calls(sandbox, http)
                 sample = timed(args.loads, lambda: the_samples_five_calls(sandbox, http))
                 repeat = timed(args.loads, mail_form)
-                first = timed(args.loads, mail_form, before=forget_photo)
+                changed = timed(args.loads, mail_form, before=change_photo)
+                new_user = timed(args.loads, mail_form, before=forget_photo)
                 counts = {
                     "sample": graph_calls(
                         lambda: the_samples_five_calls(sandbox, http), lambda: None
                     ),
                     "repeat": graph_calls(mail_form, lambda: None),
-                    "first": graph_calls(mail_form, forget_photo),
+                    "changed": graph_calls(mail_form, change_photo),
+                    "new user": graph_calls(mail_form, forget_photo),
                 }
         finally:
             server.stop()
             sandbox.stop()
 
     print(f"mail form with the sandbox at --latency-ms {args.latency_ms}, median of {args.loads}")
-    print(f"{'':34} {'ms':>8} {'round trips':>12} {'Graph calls':>12} {'vs sample':>10}")
+    print(f"{'':36} {'ms':>8} {'round trips':>12} {'Graph calls':>12} {'vs sample':>10}")
     for name, seconds, count in (
         ("the sample's five sequential calls", sample, counts["sample"]),
         ("graphpost, repeat (photo unchanged)", repeat, counts["repeat"]),
-        ("graphpost, first (photo changed)", first, counts["first"]),
+        ("graphpost, photo changed", changed, counts["changed"]),
+        ("graphpost, new user", new_user, counts["new user"]),
     ):
         print(
-            f"{name:34} {seconds * 1000:8.0f} {seconds / latency:12.2f} {count:12d}"
+            f"{name:36} {seconds * 1000:8.0f} {seconds / latency:12.2f} {count:12d}"
             f" {seconds / sample:9.2f}x"
         )
     verdict = "met" if repeat / latency <= 2 else "NOT met"
