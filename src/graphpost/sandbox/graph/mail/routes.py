@@ -221,6 +221,7 @@ def get_message(sb: Sandbox, principal: Principal, owner: str, message_id: str) 
 
 
 # $expand on a message: its open extensions, and its single-value extended properties by id
+MESSAGE_SIZE = "Integer 0x0E08"  # PidTagMessageSize, the one a message has without being given it
 _EXTENDED_EXPAND = re.compile(
     r"^singleValueExtendedProperties\(\s*\$filter\s*=\s*id\s+eq\s+'([^']*)'\s*\)$", re.IGNORECASE
 )
@@ -263,6 +264,9 @@ def _expansions(
         expansions[state.EXTENDED] = [
             p for p in resource.get(state.EXTENDED) or [] if str(p["id"]).lower() == only
         ]
+        if only == MESSAGE_SIZE.lower():  # PidTagMessageSize: Outlook computes it for every item
+            size = str(state.stored_size(sb, message_id))
+            expansions[state.EXTENDED] = [{"id": MESSAGE_SIZE, "value": size}]
     return expansions
 
 
