@@ -25,6 +25,7 @@ from graphpost.config import Settings
 from graphpost.sandbox.process import RunningSandbox
 from graphpost.web import create_app
 from graphpost.web.account import EXTENSION_NAME
+from graphpost.web.display import human_size
 from graphpost.web.security import MAIL_BODY_POLICY
 from graphpost.web.serve import WebServer
 from graphpost.web.store import FileStore
@@ -131,7 +132,19 @@ def test_a_message_its_attachments_and_marking_it_read(
         files=[("data.bin", data), ("résumé.txt", "naïve\n".encode())],
     )
     message = find_message(graph_sandbox, "alan", subject)
+    alan = graph_sandbox.user("alan")
     sign_in(client, graph_sandbox, "alan")
+    # the inbox shows Outlook's size of it (PidTagMessageSize): the body and the files
+    expanded = graph(
+        graph_sandbox,
+        "GET",
+        f"/users/{alan['id']}/messages/{message['id']}"
+        "?$expand=singleValueExtendedProperties($filter=id eq 'Integer 0x0E08')",
+    )
+    size = int(expanded["singleValueExtendedProperties"][0]["value"])
+    assert size >= len(data) + len("naïve\n".encode()) + len("<p>The <b>body</b> of it</p>")
+    row = re.search(rf">{subject}</a>.*?</tr>", client.get("/inbox").get_data(as_text=True), re.S)
+    assert row and f"<td>{human_size(size)}</td>" in row.group(0)
     since = graph_sandbox.request_log()[-1]["seq"]
     page = client.get(f"/messages/{message['id']}")
     text = page.get_data(as_text=True)
@@ -163,8 +176,6 @@ def test_a_message_its_attachments_and_marking_it_read(
     assert accented.data == "naïve\n".encode()
     assert "filename*=UTF-8''r%C3%A9sum%C3%A9.txt" in accented.headers["Content-Disposition"]
     assert accented.headers["Content-Security-Policy"].startswith("sandbox")
-
-    alan = graph_sandbox.user("alan")
 
     def is_read() -> bool:
         found = graph(graph_sandbox, "GET", f"/users/{alan['id']}/messages/{message['id']}")
