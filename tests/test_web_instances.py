@@ -3,6 +3,7 @@ either, the first stopped and the work going on, a sign-out on one ending it on 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import signal
@@ -18,7 +19,9 @@ import httpx
 import pytest
 import redis
 
+from graphpost.config import Settings
 from graphpost.sandbox.process import RunningSandbox
+from graphpost.web import create_app
 from tests.support import person
 from tests.support.redis_server import redis_server
 from tests.support.webapp import csrf_of, find_message, textarea
@@ -148,3 +151,15 @@ def test_two_instances_share_the_signed_in_person_through_redis(
     written = log.read_text()
     assert "GET /login/authorized?… 302" in written and "POST /send_mail" in written
     assert answer["code"] not in written and answer["state"] not in written
+
+
+def test_health_reports_a_lost_redis(graph_sandbox: RunningSandbox, tmp_path: Path) -> None:
+    settings = Settings.from_sandbox(graph_sandbox.data_dir, app="web", home=tmp_path)
+    with redis_server(tmp_path) as redis_url:
+        app = create_app(dataclasses.replace(settings, redis_url=redis_url))
+        client = app.test_client()
+        assert client.get("/healthz").status_code == 200
+    # redis-server has stopped: the load balancer must take this instance out
+    answer = client.get("/healthz")
+    assert answer.status_code == 503 and answer.json == {"status": "store unreachable"}
+    assert redis_url not in answer.get_data(as_text=True)
