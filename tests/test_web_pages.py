@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import logging
 import math
 import os
@@ -97,6 +98,41 @@ def test_the_inbox_pages_follow_graphs_next_links_and_go_back(
     # a page this session never reached, or nonsense, starts again at the first
     assert client.get("/inbox?page=99").headers["Location"] == "/inbox"
     assert client.get("/inbox?page=x").headers["Location"] == "/inbox"
+
+
+def test_the_mail_form_uploads_the_photo_only_when_it_changed(
+    app: Flask, client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    def graph_calls_of(path: str) -> list[str]:
+        since = graph_sandbox.request_log()[-1]["seq"]
+        assert client.get(path).status_code == 200
+        return [
+            f"{e['method']} {e['path']}"
+            for e in graph_sandbox.request_log(since)
+            if e["path"].startswith("/v1.0/")
+        ]
+
+    sign_in(client, graph_sandbox, "grace")
+    first = graph_calls_of("/mailform")
+    assert first == [
+        "GET /v1.0/me/photo/$value",
+        "PUT /v1.0/me/drive/root:/photo.png:/content",
+        f"POST /v1.0/me/drive/items/{first[-1].split('/items/')[1].split('/')[0]}/createLink",
+    ]
+    again = graph_calls_of("/mailform")
+    assert again == ["GET /v1.0/me/photo/$value"]  # the profile is the session's, the link kept
+    link = re.search(r'href="([^"]+)"', textarea(client.get("/mailform").get_data(True), "body"))
+    assert link and "/:i:/g/personal/" in link.group(1)
+
+    # another photo: the file is replaced, and its sharing link stays the same
+    store = app.extensions["graphpost"]["store"]
+    with client.session_transaction() as session:
+        key = f"web:photo:{session['user']['home_account_id']}"
+    state = json.loads(store.get(key))
+    store.set(key, json.dumps({**state, "sha256": "an earlier photo"}))
+    changed = graph_calls_of("/mailform")
+    assert changed == ["GET /v1.0/me/photo/$value", "PUT /v1.0/me/drive/root:/photo.png:/content"]
+    assert json.loads(store.get(key))["link"] == state["link"]
 
 
 def test_an_empty_inbox_and_one_graph_cannot_read(
