@@ -80,7 +80,7 @@ def median(values: Sequence[float]) -> float:
 
 
 def ratio_line(label: str, ours: float, theirs: float, unit: str, goal: str = "") -> str:
-    text = f"  {label:<34} ours {ours:9.2f} {unit:<4} theirs {theirs:9.2f} {unit:<4} ratio {ours / theirs:5.2f}"
+    text = f"  {label:<34} ours {ours:9.2f} {unit:<4} theirs {theirs:9.2f} {unit:<4} ratio {ours / theirs:6.3f}"
     return text + (f"   (goal {goal})" if goal else "")
 
 
@@ -91,3 +91,26 @@ def sent_count(running: RunningSandbox, user_id: str, subject: str) -> int:
     with Graph(running.app_token(), graph_url=running.graph_url, verify=running.ca_file) as graph:
         found = graph.messages("sentitems", top=1000, user=user_id, select=["subject"])
         return sum(1 for message in found if message.subject == subject)
+
+
+def subjects(running: RunningSandbox, user_id: str, folder: str, prefix: str) -> list[str]:
+    """Every subject starting with `prefix` in a folder of the user's mailbox (all pages)."""
+    import httpx
+
+    found: list[str] = []
+    url: str | None = f"{running.graph_url}/users/{user_id}/mailFolders/{folder}/messages"
+    params: dict[str, str] | None = {
+        "$filter": f"startswith(subject,'{prefix}')",
+        "$select": "subject",
+        "$top": "1000",
+    }
+    with httpx.Client(
+        verify=running.ca_file,
+        headers={"Authorization": f"Bearer {running.app_token()}"},
+        timeout=60,
+    ) as http:
+        while url:
+            page = http.get(url, params=params).raise_for_status().json()
+            found.extend(str(m.get("subject")) for m in page["value"])
+            url, params = page.get("@odata.nextLink"), None
+    return found
