@@ -300,6 +300,19 @@ def test_settings_are_kept_in_an_open_extension_and_read_back_at_sign_in(
             )
 
 
+def test_sign_in_goes_on_when_the_profile_and_settings_cannot_be_read(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    since = max((e["seq"] for e in graph_sandbox.request_log()), default=0)
+    graph_sandbox.inject_fault("POST", r"/v1\.0/\$batch$", 503, times=2)
+    assert sign_in(client, graph_sandbox, "ada").headers["Location"] == "/mailform"
+    # the name from the ID token; the settings read when first needed
+    page = client.get("/mailform").get_data(as_text=True)
+    assert 'value="Ada Lovelace &lt;ada@graphpost.test&gt;"' in page
+    paths = [e["path"] for e in graph_sandbox.request_log(since)]
+    assert paths.count("/v1.0/$batch") == 2 and f"/v1.0/me/extensions/{EXTENSION_NAME}" in paths
+
+
 def upload_files() -> set[str]:
     return {p.name for p in Path(tempfile.gettempdir()).glob("graphpost-upload-*")}
 
