@@ -151,7 +151,9 @@ def test_the_journal_remembers_rows_across_runs_and_keeps_their_keys(tmp_path: P
     first.sent("ada@example.com#1", 1, "req-1")
     first.attempt("grace@example.com#1", 2)
     first.attempt("alan@example.com#1", 3)
-    first.failed("alan@example.com#1", 3, "400 ErrorInvalidRecipients")
+    first.failed("alan@example.com#1", 3, "400 ErrorInvalidRecipients", refused=True)
+    first.attempt("katherine@example.com#1", 4)
+    first.failed("katherine@example.com#1", 4, "cannot reach Graph", refused=False)
     first.close()
     assert oct(path.stat().st_mode & 0o777) == "0o600"
 
@@ -160,7 +162,10 @@ def test_the_journal_remembers_rows_across_runs_and_keeps_their_keys(tmp_path: P
         assert again.client_key("ada@example.com#1") == key
         assert again.rows["ada@example.com#1"].sent
         assert again.rows["grace@example.com#1"].in_doubt  # tried; no answer on record
-        assert again.rows["alan@example.com#1"].error == "400 ErrorInvalidRecipients"
+        refused = again.rows["alan@example.com#1"]
+        assert refused.error == "400 ErrorInvalidRecipients" and refused.refused
+        assert again.rows["katherine@example.com#1"].in_doubt  # unknown whether it went
+        assert not again.rows["katherine@example.com#1"].refused
         assert again.client_key("grace@example.com#1") != key
     finally:
         again.close()

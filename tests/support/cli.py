@@ -140,17 +140,24 @@ def colours(text: str) -> list[str]:
 
 
 def messages(
-    sandbox: RunningSandbox, user: str, folder: str = "inbox", select: str = "subject"
+    sandbox: RunningSandbox,
+    user: str,
+    folder: str = "inbox",
+    select: str = "subject",
+    subject_prefix: str | None = None,
 ) -> list[dict[str, Any]]:
-    """Every message of `user`'s folder, read with the daemon app's token."""
+    """Every message of `user`'s folder (whose subject starts so), read with the app's token."""
     found: list[dict[str, Any]] = []
     url: str | None = (
         f"{sandbox.graph_url}/users/{sandbox.user(user)['id']}/mailFolders/{folder}/messages"
-        f"?$top=1000&$select={select}"
     )
+    params = {"$top": "1000", "$select": select}
+    if subject_prefix is not None:
+        params["$filter"] = f"startswith(subject,'{subject_prefix}')"
     with sandbox.client(headers={"Authorization": f"Bearer {sandbox.app_token()}"}) as http:
         while url:
-            page = http.get(url).raise_for_status().json()
+            page = http.get(url, params=params).raise_for_status().json()
+            params = {}  # a next link carries them
             found.extend(page["value"])
             url = page.get("@odata.nextLink")
     return found

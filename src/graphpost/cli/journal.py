@@ -5,11 +5,13 @@ One JSON line per event, appended and flushed to disk (fsync) before the run goe
 - a header with the merge's id, from which every row's client key is made;
 - ``attempt`` before a row's first request leaves: from then on the mail may have gone;
 - ``sent`` once Graph accepted it (or it was found in Sent Items);
-- ``failed`` with the error, for the summary (a failed row is tried again next run).
+- ``failed`` with the error, for the summary (a failed row is tried again next run), and
+  whether Graph refused it (a 4xx: it was not sent) or the outcome is unknown.
 
 A crash (Ctrl-C, SIGKILL, a power cut) can fall between "Graph accepted" and ``sent``.  Such a
 row is *in doubt*: the next run looks for its client key in the sender's Sent Items before it
 sends anything, and sends it only if no copy is there once Exchange has had time to file one.
+A refused row is looked for too (cheap), without waiting for Exchange.
 A torn last line, from a crash in the middle of a write, is ignored.
 
 Only one process may run a merge at a time: the journal's owner file names it, and a second
@@ -42,10 +44,11 @@ class RowState:
     attempted_at: float | None = None
     sent: bool = False
     error: str | None = None
+    refused: bool = False  # the last attempt was refused by Graph: it was not sent
 
     @property
     def in_doubt(self) -> bool:
-        """Tried, and no answer recorded: it may have been sent."""
+        """Tried, and not known to be sent: look in Sent Items before sending it again."""
         return self.attempted_at is not None and not self.sent
 
 
@@ -88,15 +91,16 @@ class MergeJournal:
         now = time.time()
         self._write({"key": row_key, "row": row, "attempt": now})
         with self._lock:
-            self.rows.setdefault(row_key, RowState(row)).attempted_at = now
+            state = self.rows.setdefault(row_key, RowState(row))
+            state.attempted_at, state.refused = now, False
 
     def sent(self, row_key: str, row: int, request_id: str | None) -> None:
         self._write({"key": row_key, "row": row, "sent": True, "request_id": request_id})
         with self._lock:
             self.rows.setdefault(row_key, RowState(row)).sent = True
 
-    def failed(self, row_key: str, row: int, error: str) -> None:
-        self._write({"key": row_key, "row": row, "failed": error})
+    def failed(self, row_key: str, row: int, error: str, refused: bool) -> None:
+        self._write({"key": row_key, "row": row, "failed": error, "refused": refused})
 
     def close(self) -> None:
         self._file.close()
@@ -137,11 +141,11 @@ def _read(path: Path) -> tuple[str | None, dict[str, RowState]]:
             continue
         state = rows.setdefault(key, RowState(row))
         if "attempt" in record:
-            state.attempted_at = float(record["attempt"])
+            state.attempted_at, state.refused = float(record["attempt"]), False
         if record.get("sent"):
             state.sent = True
         if "failed" in record:
-            state.error = str(record["failed"])
+            state.error, state.refused = str(record["failed"]), bool(record.get("refused"))
     return merge_id, rows
 
 

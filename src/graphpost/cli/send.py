@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 from graphpost.cli.failures import FAILED, INTERRUPTED, UsageError
-from graphpost.cli.journal import MergeJournal, journal_path
+from graphpost.cli.journal import MergeJournal, RowState, journal_path
 from graphpost.cli.merge import MergeTemplates, PlannedMail, Template, plan, read_sheet
 from graphpost.cli.output import Output, size_text
 from graphpost.cli.signin import act
 from graphpost.core import mail
 from graphpost.core.http import Operation, pause
-from graphpost.errors import InvalidRecipients
+from graphpost.errors import GraphError, InvalidRecipients
 from graphpost.models import SendReceipt
 
 # Exchange files a sent mail in Sent Items within seconds: a row in doubt younger than this is
@@ -134,14 +134,15 @@ class MergeMail(mail.OutgoingMail):
     row: int = 0
     row_key: str = ""
     journal: MergeJournal | None = field(default=None, repr=False)
-    in_doubt_since: float | None = None
+    look_first: bool = False  # tried before: it may be in Sent Items already
+    settle_until: float = 0.0  # when Exchange has surely filed it, if it went
     stop: threading.Event | None = field(default=None, repr=False)
 
     def operation(self, settle_waits: Sequence[float] | None = None) -> Operation[SendReceipt]:
         if self.stop is not None and self.stop.is_set():
             raise MergeStopped()
         assert self.journal is not None and self.client_key is not None
-        if self.in_doubt_since is not None:
+        if self.look_first:
             copy = yield from self._find_copy()
             if copy is not None:
                 return SendReceipt(
@@ -151,9 +152,9 @@ class MergeMail(mail.OutgoingMail):
         return (yield from super().operation(settle_waits))
 
     def _find_copy(self) -> Operation[str | None]:
-        assert self.client_key is not None and self.in_doubt_since is not None
+        assert self.client_key is not None
         found = yield from mail.find_sent(self.client_key, self.user)
-        wait = self.in_doubt_since + SETTLE_SECONDS - time.time()
+        wait = self.settle_until - time.time()
         if found is None and wait > 0:
             yield pause(wait)
             found = yield from mail.find_sent(self.client_key, self.user)
@@ -204,7 +205,8 @@ def run_merge(args: argparse.Namespace) -> int:
                 row=planned.row.number,
                 row_key=planned.key,
                 journal=journal,
-                in_doubt_since=state.attempted_at if state is not None else None,
+                look_first=state is not None and state.in_doubt,
+                settle_until=_settled(state),
                 stop=stop,
             )
         )
@@ -223,7 +225,7 @@ def run_merge(args: argparse.Namespace) -> int:
             tally.stopped += 1
         else:
             text = str(outcome.error)
-            journal.failed(sent.row_key, sent.row, text)
+            journal.failed(sent.row_key, sent.row, text, _refused(outcome.error))
             tally.failed.append((by_key[sent.row_key], text))
 
     try:
@@ -239,6 +241,26 @@ def run_merge(args: argparse.Namespace) -> int:
     finally:
         journal.close()
     return _summary(out, tally, journal.path)
+
+
+def _settled(state: RowState | None) -> float:
+    """Until when a row in doubt may still turn up in Sent Items (none for a refused one)."""
+    if state is None or not state.in_doubt or state.refused or state.attempted_at is None:
+        return 0.0
+    return state.attempted_at + SETTLE_SECONDS
+
+
+def _refused(error: BaseException | None) -> bool:
+    """Graph said no (a 4xx other than 408 and 429): that attempt sent nothing."""
+    return (
+        isinstance(error, GraphError)
+        and 400 <= error.status < 500
+        and error.status
+        not in (
+            408,
+            429,
+        )
+    )
 
 
 def _planned(args: argparse.Namespace, csv_file: Path) -> list[PlannedMail]:
