@@ -217,10 +217,20 @@ def test_no_open_redirect_after_sign_in(client: FlaskClient, sandbox: RunningSan
         "//evil.example/x",
         "/\\evil.example",
         "javascript:alert(1)",
+        # browsers drop tabs and line breaks from a URL: these would become //evil.example
+        "/\t/evil.example",
+        "/\n/evil.example",
+        "/\r\n/evil.example",
+        " //evil.example",
+        "/\x00/evil.example",
     ):
         assert safe_next(target, "/mailform") == "/mailform"
     answer = sign_in(client, sandbox, path="/login?next=https://evil.example/steal")
     assert answer.headers["Location"] == "/mailform"
+    answer = sign_in(client, sandbox, path="/login?next=/%09/evil.example")
+    assert answer.headers["Location"] == "/mailform"
+    answer = sign_in(client, sandbox, path="/login?next=/inbox%3Fpage%3D1")
+    assert answer.headers["Location"] == "/inbox?page=1"  # a path of this site is kept
     assert safe_next("/mailform?x=1", "/") == "/mailform?x=1"
 
 
