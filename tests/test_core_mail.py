@@ -352,3 +352,28 @@ def test_list_attachments_follows_next_links() -> None:
         "https://graph.microsoft.com/v1.0/me/messages/m1/attachments?$skiptoken=x",
     ]
     assert [(a.name, a.content) for a in attachments] == [("one.txt", b"1"), ("two.txt", b"2")]
+
+
+def test_send_order_takes_the_mailboxes_in_turn() -> None:
+    from graphpost.core.mail import OutgoingMail, send_order
+
+    mails = [OutgoingMail("s", "b", "x@y.com", user=u) for u in ("a", "a", "a", "B", "b", "c")]
+    assert send_order(mails) == [0, 3, 5, 1, 4, 2]  # a, b, c, a, b, a (mailboxes ignore case)
+    assert send_order([]) == []
+
+
+def test_the_client_key_rides_in_graphposts_own_extended_property() -> None:
+    from graphpost.core.mail import CLIENT_KEY_PROPERTY, find_sent, with_client_key
+
+    other = {"id": "String {00020329-0000-0000-c000-000000000046} Name x", "value": "1"}
+    keyed = with_client_key({"subject": "s", "singleValueExtendedProperties": [other]}, "k1")
+    again = with_client_key(keyed, "k2")  # a new key replaces the old, others stay
+    assert again["singleValueExtendedProperties"] == [
+        other,
+        {"id": CLIENT_KEY_PROPERTY, "value": "k2"},
+    ]
+    request = next(find_sent("k2", "ada@x.com"))
+    assert request.url == "/users/ada@x.com/mailFolders/sentitems/messages"
+    assert f"ep/id eq '{CLIENT_KEY_PROPERTY}' and ep/value eq 'k2'" in request.params["$filter"]
+    with pytest.raises(ValueError):
+        next(find_sent("x' or true", "me"))  # never a key that could change the filter

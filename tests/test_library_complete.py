@@ -251,6 +251,47 @@ def test_send_many_through_a_429_storm_loses_and_doubles_nothing(
     assert sorted(subjects) == sorted(m.subject for m in mails[:30])  # each exactly once
 
 
+def test_inline_images_by_content_id_reply_to_and_importance(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph
+) -> None:
+    grace = graph_sandbox.user("grace")
+    subject = unique("inline")
+    logo = FileAttachment(
+        "logo.png", b"\x89PNG\r\n\x1a\n" + os.urandom(64), is_inline=True, content_id="logo"
+    )
+    ada.send_mail(
+        subject,
+        '<p>Our logo: <img src="cid:logo"></p>',
+        grace["mail"],
+        reply_to="katherine@graphpost.test",
+        importance="high",
+        attachments=[logo],
+    )
+    [message] = arrived(app, grace, subject)
+    assert message.importance == "high" and not message.has_attachments  # inline only
+    assert [r.address for r in message.reply_to] == ["katherine@graphpost.test"]
+    [attachment] = app.attachments(message.id, user=grace["id"])
+    assert attachment.is_inline and attachment.content_id == "logo"
+    assert attachment.content == logo.content
+
+
+def test_send_many_keeps_several_mailboxes_busy_at_once(
+    graph_sandbox: RunningSandbox, app: Graph
+) -> None:
+    ada, katherine = graph_sandbox.user("ada"), graph_sandbox.user("katherine")
+    tag = uuid.uuid4().hex[:8]
+    mails = [
+        OutgoingMail(f"two {tag} {n}", "x", "alan@graphpost.test", user=sender["id"])
+        for n in range(12)
+        for sender in (ada, katherine)
+    ]
+    before = graph_sandbox.request_log()[-1]["seq"]
+    outcomes = app.send_many(mails)
+    assert all(o.ok for o in outcomes)
+    log = [e for e in graph_sandbox.request_log(since=before) if "sendMail" in e["path"]]
+    assert len(log) == 24 and all(e["status"] == 202 for e in log)  # never over 4 per mailbox
+
+
 def test_drafts_folders_changes_and_moves(graph_sandbox: RunningSandbox, ada: Client) -> None:
     folders = {f.display_name for f in ada.folders()}
     assert {"Inbox", "Drafts", "Sent Items", "Deleted Items"} <= folders
