@@ -60,8 +60,18 @@ def _positive(text: str) -> int:
     return value
 
 
-def _json_option(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+def _command(
+    sub: Any, name: str, runs: str, summary: str, description: str, json: bool = True, **more: Any
+) -> argparse.ArgumentParser:
+    """A subcommand run by `runs` ("module:function" in graphpost.cli), with --json if it prints
+    data."""
+    parser: argparse.ArgumentParser = sub.add_parser(
+        name, help=summary, description=description, **more
+    )
+    if json:
+        parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.set_defaults(run=_lazy(*runs.split(":")))
+    return parser
 
 
 def add_all(sub: Any) -> None:
@@ -72,10 +82,12 @@ def add_all(sub: Any) -> None:
 
 
 def add_account(sub: Any) -> None:
-    login = sub.add_parser(
+    login = _command(
+        sub,
         "login",
-        help="sign in (in the browser, or with a code on another device)",
-        description="Sign in as yourself: in the web browser (auth code with PKCE, answered on a"
+        "signin:run_login",
+        "sign in (in the browser, or with a code on another device)",
+        "Sign in as yourself: in the web browser (auth code with PKCE, answered on a"
         " loopback address), or with --device-code on any device. The tokens stay in a private"
         " file (mode 0600) under $GRAPHPOST_HOME/cli.",
     )
@@ -90,35 +102,36 @@ def add_account(sub: Any) -> None:
         default=600,
         help="give up after this many seconds (default 600)",
     )
-    _json_option(login)
-    login.set_defaults(run=_lazy("signin", "run_login"))
-
-    logout = sub.add_parser(
+    _command(
+        sub,
         "logout",
-        help="sign out: forget the signed-in account and its tokens",
-        description="Forget the signed-in account and remove its token cache.",
+        "signin:run_logout",
+        "sign out: forget the signed-in account and its tokens",
+        "Forget the signed-in account and remove its token cache.",
+        json=False,
     )
-    logout.set_defaults(run=_lazy("signin", "run_logout"))
-
-    whoami = sub.add_parser(
+    _command(
+        sub,
         "whoami",
-        help="show who is signed in (asks Graph)",
-        description="Show the signed-in person, as Graph's /me sees them.",
+        "signin:run_whoami",
+        "show who is signed in (asks Graph)",
+        "Show the signed-in person, as Graph's /me sees them.",
     )
-    _json_option(whoami)
-    whoami.set_defaults(run=_lazy("signin", "run_whoami"))
 
 
 def add_mail(sub: Any) -> None:
-    send = sub.add_parser(
+    send = _command(
+        sub,
         "send",
-        help="send a mail, or one mail per row of a CSV (--each)",
-        description="Send one mail as the signed-in person (or, with --from, as any user through"
-        " the app's own permission). With --each FILE.csv, send one mail per row: {column}"
-        " placeholders in the subject, body, --cc, --bcc and --attach are filled from the row,"
-        " the recipient is its email column. The whole CSV is checked before anything is sent,"
-        " and a journal under $GRAPHPOST_HOME/merges lets a re-run after an interruption send"
-        " only the rows not yet sent: nobody gets a mail twice.",
+        "send:run_send",
+        "send a mail, or one mail per row of a CSV (--each)",
+        # hard-wrapped: this help keeps its lines, for the examples below
+        "Send one mail as the signed-in person (or, with --from, as any user through the app's\n"
+        "own permission). With --each FILE.csv, send one mail per row: {column} placeholders\n"
+        "in --subject, the body, --cc, --bcc and --attach are filled from the row, and the\n"
+        "recipient is its email column. The whole CSV is checked before anything is sent, and\n"
+        "a journal under $GRAPHPOST_HOME/merges lets a re-run after an interruption send only\n"
+        "the rows not yet sent: nobody gets a mail twice.",
         epilog="examples:\n"
         "  graphpost send --to grace@example.com --subject Hi --body 'See you at 3'\n"
         "  report | graphpost send --to 'a@example.com; b@example.com' --subject Report --html\n"
@@ -157,14 +170,13 @@ def add_mail(sub: Any) -> None:
         action="store_true",
         help="with --each: check the CSV and show each mail, send nothing",
     )
-    _json_option(send)
-    send.set_defaults(run=_lazy("send", "run_send"))
 
-    inbox = sub.add_parser(
+    inbox = _command(
+        sub,
         "inbox",
-        help="list the newest messages",
-        description="List the newest messages of the inbox (or another folder), following"
-        " Graph's pages.",
+        "inbox:run_inbox",
+        "list the newest messages",
+        "List the newest messages of the inbox (or another folder), following Graph's pages.",
     )
     inbox.add_argument(
         "--top", type=_positive, default=None, help="how many (default 10; with --all, a page)"
@@ -173,15 +185,15 @@ def add_mail(sub: Any) -> None:
     inbox.add_argument(
         "--folder", default="inbox", help="a folder id or well-known name (default inbox)"
     )
-    _json_option(inbox)
-    inbox.set_defaults(run=_lazy("inbox", "run_inbox"))
 
 
 def add_files(sub: Any) -> None:
-    upload = sub.add_parser(
+    upload = _command(
+        sub,
         "upload",
-        help="put a file of any size in OneDrive (resumable)",
-        description="Upload FILE to OneDrive at REMOTE (default: its name, at the root; a REMOTE"
+        "files:run_upload",
+        "put a file of any size in OneDrive (resumable)",
+        "Upload FILE to OneDrive at REMOTE (default: its name, at the root; a REMOTE"
         " ending in '/' is a folder). Large files go through an upload session: after an"
         " interruption, the same command continues where it stopped.",
     )
@@ -193,24 +205,24 @@ def add_files(sub: Any) -> None:
         default="replace",
         help="when REMOTE exists (default replace)",
     )
-    _json_option(upload)
-    upload.set_defaults(run=_lazy("files", "run_upload"))
 
-    download = sub.add_parser(
+    download = _command(
+        sub,
         "download",
-        help="fetch a OneDrive file (streaming, resumable)",
-        description="Download REMOTE from OneDrive to FILE (default: its name, here). It streams"
+        "files:run_download",
+        "fetch a OneDrive file (streaming, resumable)",
+        "Download REMOTE from OneDrive to FILE (default: its name, here). It streams"
         " to FILE.part; after an interruption, the same command continues where it stopped.",
     )
     download.add_argument("remote", metavar="REMOTE", help="path in OneDrive")
     download.add_argument("file", metavar="FILE", nargs="?", help="local file or folder")
-    _json_option(download)
-    download.set_defaults(run=_lazy("files", "run_download"))
 
-    link = sub.add_parser(
+    link = _command(
+        sub,
         "link",
-        help="print a sharing link to a OneDrive file",
-        description="Create (or get again) a sharing link to REMOTE and print its URL.",
+        "files:run_link",
+        "print a sharing link to a OneDrive file",
+        "Create (or get again) a sharing link to REMOTE and print its URL.",
     )
     link.add_argument("remote", metavar="REMOTE", help="path in OneDrive")
     link.add_argument(
@@ -225,8 +237,6 @@ def add_files(sub: Any) -> None:
         default=None,
         help="who it works for (default: the tenant's setting)",
     )
-    _json_option(link)
-    link.set_defaults(run=_lazy("files", "run_link"))
 
 
 def add_servers(sub: Any) -> None:

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ from graphpost.cli.journal import MergeJournal, RowState, journal_path
 from graphpost.cli.merge import MergeTemplates, PlannedMail, Template, plan, read_sheet
 from graphpost.cli.output import Output, size_text
 from graphpost.cli.signin import act
+from graphpost.client import OUTLOOK_CONCURRENCY
 from graphpost.core import mail
 from graphpost.core.http import Operation, pause
 from graphpost.errors import GraphError, InvalidRecipients
@@ -32,7 +33,6 @@ from graphpost.models import SendReceipt
 # Exchange files a sent mail in Sent Items within seconds: a row in doubt younger than this is
 # looked for again after a pause before it counts as not sent
 SETTLE_SECONDS = sum(mail.SETTLE_WAITS)
-OUTLOOK_CONCURRENCY = 4  # requests at once per app and mailbox
 # threads preparing and journaling mails while the transport keeps 4 requests in flight
 SENDING_THREADS = 8
 
@@ -46,9 +46,10 @@ def run_send(args: argparse.Namespace) -> int:
         raise UsageError("a mail needs a recipient: give --to, --cc or --bcc")
     body = _body(args)
     attachments = [_attachment(name) for name in args.attach]
-    large = sum(a.size for a in attachments if a.is_large)
+    # a bar only for what takes a while: attachments that go up through upload sessions
+    bar = out.progress("attaching") if any(a.is_large for a in attachments) else nullcontext()
     acting = act(args.sender)
-    with acting.graph as graph, out.progress("attaching") as progress:
+    with acting.graph as graph, bar as progress:
         receipt = graph.send_mail(
             args.subject,
             body,
@@ -58,7 +59,7 @@ def run_send(args: argparse.Namespace) -> int:
             html=args.html,
             attachments=attachments,
             user=acting.user,
-            progress=progress if large else None,
+            progress=progress,
         )
     everyone = to + cc + bcc
     if out.json_mode:
