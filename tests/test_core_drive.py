@@ -121,3 +121,36 @@ def test_create_link_existing_and_default_scope() -> None:
 def test_create_link_rejects_unknown_type_or_scope(kind: str, scope: str | None) -> None:
     with pytest.raises(ValueError):
         next(drive.create_link("01ABC", type=kind, scope=scope))
+
+
+def test_upload_chunks_stream_in_blocks_and_grow_with_the_file() -> None:
+    from graphpost.core import uploads
+
+    mib = 1024 * 1024
+    assert uploads.ONEDRIVE.chunk_for(50 * mib) == uploads.ONEDRIVE_CHUNK  # 10 MiB
+    assert uploads.ONEDRIVE.chunk_for(300 * mib) == 96 * uploads.ONEDRIVE_UNIT  # a tenth
+    assert uploads.ONEDRIVE.chunk_for(4096 * mib) == uploads.ONEDRIVE_MAX_CHUNK  # < 60 MiB
+    assert uploads.OUTLOOK.chunk_for(150 * mib) == uploads.OUTLOOK_CHUNK
+    data = bytes(range(256)) * (12 * mib // 256)
+    reads: list[int] = []
+
+    def read(offset: int, length: int) -> bytes:
+        reads.append(length)
+        return data[offset : offset + length]
+
+    operation = uploads.put_bytes("https://up.example/s", len(data), read, uploads.ONEDRIVE)
+    first = next(operation)
+    assert first.content is None and first.stream is not None
+    assert first.headers["Content-Length"] == str(uploads.ONEDRIVE_CHUNK)
+    assert reads == []  # nothing read before the request goes
+    assert b"".join(first.stream()) == data[: uploads.ONEDRIVE_CHUNK]
+    assert max(reads) <= uploads.BLOCK
+    again = b"".join(first.stream())  # each try reads afresh
+    assert again == data[: uploads.ONEDRIVE_CHUNK]
+    second = operation.send(response(202, {"nextExpectedRanges": [f"{uploads.ONEDRIVE_CHUNK}-"]}))
+    assert second.headers["Content-Range"] == (
+        f"bytes {uploads.ONEDRIVE_CHUNK}-{len(data) - 1}/{len(data)}"
+    )
+    shrunk = uploads.blocks(lambda offset, length: b"x", 0, 10)
+    with pytest.raises(ValueError, match="changed during the upload"):
+        b"".join(shrunk())

@@ -163,9 +163,8 @@ class Graph(ClientBase):
         url = self.url_of(request)
         token = self._access_token() if request.authenticated else None
         headers = self.headers_for(request, url, token)
-        reply = self._http.request(
-            request.method, url, headers=headers, content=request.body_bytes()
-        )
+        body = request.stream() if request.stream is not None else request.body_bytes()
+        reply = self._http.request(request.method, url, headers=headers, content=body)
         return plain_response(reply)
 
     def _access_token(self) -> str:

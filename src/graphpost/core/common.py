@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 from urllib.parse import quote
 
@@ -25,6 +25,7 @@ def graph_request(
     idempotent: bool | None = None,
     authenticated: bool = True,
     report_failures: bool = False,
+    stream: Callable[[], Iterator[bytes]] | None = None,
 ) -> Request:
     """A `Request` with a fresh ``client-request-id``, so each call can be traced in Graph's logs."""
     return Request(
@@ -41,6 +42,7 @@ def graph_request(
         authenticated=authenticated,
         idempotent=idempotent,
         report_failures=report_failures,
+        stream=stream,
     )
 
 

@@ -9,7 +9,7 @@ responses back (the way h11 separates protocol from sockets).
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import quote, urlencode
@@ -41,6 +41,8 @@ class Request:
     authenticated: bool = True
     idempotent: bool | None = None
     report_failures: bool = False
+    # a body too big to hold whole (an upload fragment): its blocks, made afresh for each try
+    stream: Callable[[], Iterator[bytes]] | None = field(default=None, compare=False, repr=False)
 
     @property
     def is_idempotent(self) -> bool:
@@ -49,7 +51,7 @@ class Request:
         return self.method in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS")
 
     def body_bytes(self) -> bytes | None:
-        """The body as it goes on the wire (JSON encoded compactly)."""
+        """The body as it goes on the wire (JSON encoded compactly); None for a `stream`."""
         if self.json is not None:
             return json.dumps(self.json, separators=(",", ":")).encode()
         return self.content

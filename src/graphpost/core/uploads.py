@@ -8,7 +8,7 @@ buffer), so a 1 GiB file never sits whole in memory and the loop itself does no 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 from graphpost.core.common import graph_request
@@ -21,7 +21,9 @@ Progress = Callable[[int, int], None]
 
 ONEDRIVE_UNIT = 320 * 1024  # OneDrive chunks must be multiples of 320 KiB (all but the last)
 ONEDRIVE_CHUNK = 32 * ONEDRIVE_UNIT  # 10 MiB: within the 5-10 MiB Microsoft recommends
+ONEDRIVE_MAX_CHUNK = 187 * ONEDRIVE_UNIT  # the largest multiple under OneDrive's 60 MiB cap
 OUTLOOK_CHUNK = 3 * 1024 * 1024  # Outlook: "keep each byte range less than 4 MB"
+BLOCK = 1024 * 1024  # a chunk goes out read a block at a time, never whole in memory
 _OFFSET = re.compile(r"^(\d+)-?")
 
 
@@ -47,10 +49,39 @@ class Chunking:
     # whether a lost or refused chunk can be asked about (OneDrive: GET the session) or the
     # session has to start over (Outlook answers nothing about a session but to a chunk)
     can_resume: bool
+    # the largest chunk; more than `chunk` for files so big that round trips would dominate
+    max_chunk: int = 0
+    unit: int = 1
+
+    def chunk_for(self, size: int) -> int:
+        """`chunk`, or for a big file a tenth of it (so a lost chunk costs at most a tenth),
+        in whole units, up to `max_chunk`."""
+        tenth = size // 10 // self.unit * self.unit
+        return max(self.chunk, min(tenth, self.max_chunk or self.chunk))
 
 
-ONEDRIVE = Chunking(ONEDRIVE_CHUNK, can_resume=True)
+ONEDRIVE = Chunking(ONEDRIVE_CHUNK, True, ONEDRIVE_MAX_CHUNK, ONEDRIVE_UNIT)
 OUTLOOK = Chunking(OUTLOOK_CHUNK, can_resume=False)
+
+
+def blocks(read: Read, offset: int, length: int) -> Callable[[], Iterator[bytes]]:
+    """The bytes `offset` to `offset + length` as blocks of at most `BLOCK`, read anew each
+    time the function is called (each try of the request)."""
+
+    def stream() -> Iterator[bytes]:
+        done = 0
+        while done < length:
+            want = min(BLOCK, length - done)
+            block = read(offset + done, want)
+            if len(block) != want:
+                raise ValueError(
+                    f"the source gave {len(block)} bytes at {offset + done}, not {want}:"
+                    " it changed during the upload"
+                )
+            done += want
+            yield block
+
+    return stream
 
 
 class SessionLost(Exception):
@@ -76,21 +107,18 @@ def put_bytes(
     OneDrive, by asking the session where it stands and going on from there.
     """
     offset = start
+    chunk = chunking.chunk_for(size)
     while True:
-        end = min(offset + chunking.chunk, size) - 1
-        body = read(offset, end - offset + 1)
-        if len(body) != end - offset + 1:
-            raise ValueError(
-                f"the source gave {len(body)} bytes at {offset}, not {end - offset + 1}"
-            )
+        end = min(offset + chunk, size) - 1
         request = graph_request(
             "PUT",
             upload_url,
             headers={
                 "Content-Range": content_range(offset, end, size),
+                "Content-Length": str(end - offset + 1),
                 "Content-Type": "application/octet-stream",
             },
-            content=body,
+            stream=blocks(read, offset, end - offset + 1),
             authenticated=False,
             # the same bytes at the same offset: the session takes them at most once
             idempotent=True,
