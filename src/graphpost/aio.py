@@ -113,6 +113,7 @@ class AsyncGraph(ClientBase):
         await self.aclose()
 
     async def aclose(self) -> None:
+        """Close the connections this client opened (not an `http_client` it was given)."""
         if self._owns_client:
             await self._http.aclose()
 
@@ -178,12 +179,15 @@ class AsyncGraph(ClientBase):
     # -- users -------------------------------------------------------------------------
 
     async def me(self, select: Sequence[str] | None = None) -> User:
+        """The signed-in user's profile (`$select` narrows it)."""
         return await self.run(users.get_me(select))
 
     async def user(self, id_or_upn: str, select: Sequence[str] | None = None) -> User:
+        """A user by id or userPrincipalName (app-only, or a delegated token allowed to read users)."""
         return await self.run(users.get_user(id_or_upn, select))
 
     async def photo(self, user: str = "me", size: str | None = None) -> Photo | None:
+        """The user's profile photo, or None when they have none."""
         return await self.run(users.get_photo(user, size))
 
     # -- mail ----------------------------------------------------------------------------
@@ -259,6 +263,7 @@ class AsyncGraph(ClientBase):
         return await self.run(mail.find_sent(client_key, user))
 
     async def folders(self, user: str = "me") -> list[MailFolder]:
+        """The mailbox's top-level mail folders."""
         return await self.run(mail.list_folders(user))
 
     def messages(
@@ -275,28 +280,35 @@ class AsyncGraph(ClientBase):
     async def message(
         self, message_id: str, user: str = "me", select: Sequence[str] | None = None
     ) -> Message:
+        """One message by id."""
         return await self.run(mail.get_message(message_id, user, select))
 
     async def create_draft(self, message: Mapping[str, Any], user: str = "me") -> Message:
+        """A draft from a message's JSON (see `build_message`)."""
         return await self.run(mail.create_draft(message, user))
 
     async def update_message(
         self, message_id: str, changes: Mapping[str, Any], user: str = "me"
     ) -> Message:
+        """Change a message: isRead, categories, flag, importance; content on drafts only."""
         return await self.run(mail.update_message(message_id, changes, user))
 
     async def move_message(
         self, message_id: str, destination: str, user: str = "me", copy: bool = False
     ) -> Message:
+        """Move (or copy) a message to a folder by id or well-known name; it gets a new id."""
         return await self.run(mail.move_message(message_id, destination, user, copy))
 
     async def delete_message(self, message_id: str, user: str = "me") -> None:
+        """Delete a message (Exchange's soft delete, into Recoverable Items)."""
         await self.run(mail.delete_message(message_id, user))
 
     async def send_draft(self, message_id: str, user: str = "me") -> SendReceipt:
+        """Send a draft exactly once (see `graphpost.core.mail.send_draft`)."""
         return await self.run(mail.send_draft(message_id, user))
 
     async def attachments(self, message_id: str, user: str = "me") -> list[Attachment]:
+        """Every attachment of a message, with file contents decoded."""
         return await self.run(mail.list_attachments(message_id, user))
 
     async def attach(
@@ -306,6 +318,7 @@ class AsyncGraph(ClientBase):
         user: str = "me",
         progress: Progress | None = None,
     ) -> None:
+        """Add an attachment of any size to a draft (3 MB and more through an upload session)."""
         if attachment.is_large:
             await self.run(mail.upload_attachment(message_id, attachment, user, progress))
         else:
@@ -371,6 +384,7 @@ class AsyncGraph(ClientBase):
     async def item(
         self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
     ) -> DriveItem:
+        """A drive item by path (from the root) or id."""
         return await self.run(drive.get_item(remote_path, item_id, user))
 
     def children(
@@ -381,6 +395,7 @@ class AsyncGraph(ClientBase):
         top: int | None = None,
         limit: int | None = None,
     ) -> AsyncIterator[DriveItem]:
+        """The items in a folder (by path or id), page by page (`top` a page) up to `limit`."""
         return self._items(
             drive.list_children(remote_path, item_id, user, top), drive.next_children, limit
         )
@@ -392,11 +407,13 @@ class AsyncGraph(ClientBase):
         user: str = "me",
         conflict_behavior: str = "fail",
     ) -> DriveItem:
+        """A folder `name` in `parent_path` (the root by default)."""
         return await self.run(drive.create_folder(name, parent_path, user, conflict_behavior))
 
     async def delete(
         self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
     ) -> None:
+        """Delete a drive item by path or id; one already gone is no error."""
         await self.run(drive.delete_item(remote_path, item_id, user))
 
     async def create_link(
@@ -406,6 +423,7 @@ class AsyncGraph(ClientBase):
         scope: str | None = None,
         user: str = "me",
     ) -> SharingLink:
+        """A sharing link (type view, edit or embed; scope anonymous, organization or users)."""
         return await self.run(drive.create_link(item_id, type, scope, user))
 
     # -- open extensions and batches -----------------------------------------------------
@@ -413,19 +431,23 @@ class AsyncGraph(ClientBase):
     async def extension(
         self, name: str, user: str = "me", message_id: str | None = None
     ) -> Extension | None:
+        """An open extension on the user (or on a message), or None when there is none."""
         return await self.run(extensions.get_extension(name, user, message_id))
 
     async def save_extension(
         self, name: str, values: Mapping[str, Any], user: str = "me", message_id: str | None = None
     ) -> Extension:
+        """Create or replace the values of an open extension on the user (or a message)."""
         return await self.run(extensions.save_extension(name, values, user, message_id))
 
     async def delete_extension(
         self, name: str, user: str = "me", message_id: str | None = None
     ) -> None:
+        """Remove an open extension; one already gone is no error."""
         await self.run(extensions.delete_extension(name, user, message_id))
 
     async def batch(self, requests: Sequence[BatchRequest]) -> dict[str, BatchResult]:
+        """Many requests in as few round trips as Graph allows (20 a batch); see `core.batch`."""
         return await self.run(batching.batch(requests))
 
     # -- paging ----------------------------------------------------------------------------

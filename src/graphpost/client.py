@@ -124,6 +124,7 @@ class Graph(ClientBase):
         self.close()
 
     def close(self) -> None:
+        """Close the connections this client opened (not an `http_client` it was given)."""
         if self._owns_client:
             self._http.close()
 
@@ -180,9 +181,11 @@ class Graph(ClientBase):
     # -- users -------------------------------------------------------------------------
 
     def me(self, select: Sequence[str] | None = None) -> User:
+        """The signed-in user's profile (`$select` narrows it)."""
         return self.run(users.get_me(select))
 
     def user(self, id_or_upn: str, select: Sequence[str] | None = None) -> User:
+        """A user by id or userPrincipalName (app-only, or a delegated token allowed to read users)."""
         return self.run(users.get_user(id_or_upn, select))
 
     def photo(self, user: str = "me", size: str | None = None) -> Photo | None:
@@ -285,6 +288,7 @@ class Graph(ClientBase):
         return self.run(mail.find_sent(client_key, user))
 
     def folders(self, user: str = "me") -> list[MailFolder]:
+        """The mailbox's top-level mail folders."""
         return self.run(mail.list_folders(user))
 
     def messages(
@@ -301,6 +305,7 @@ class Graph(ClientBase):
     def message(
         self, message_id: str, user: str = "me", select: Sequence[str] | None = None
     ) -> Message:
+        """One message by id."""
         return self.run(mail.get_message(message_id, user, select))
 
     def create_draft(self, message: Mapping[str, Any], user: str = "me") -> Message:
@@ -310,20 +315,25 @@ class Graph(ClientBase):
     def update_message(
         self, message_id: str, changes: Mapping[str, Any], user: str = "me"
     ) -> Message:
+        """Change a message: isRead, categories, flag, importance; content on drafts only."""
         return self.run(mail.update_message(message_id, changes, user))
 
     def move_message(
         self, message_id: str, destination: str, user: str = "me", copy: bool = False
     ) -> Message:
+        """Move (or copy) a message to a folder by id or well-known name; it gets a new id."""
         return self.run(mail.move_message(message_id, destination, user, copy))
 
     def delete_message(self, message_id: str, user: str = "me") -> None:
+        """Delete a message (Exchange's soft delete, into Recoverable Items)."""
         self.run(mail.delete_message(message_id, user))
 
     def send_draft(self, message_id: str, user: str = "me") -> SendReceipt:
+        """Send a draft exactly once (see `graphpost.core.mail.send_draft`)."""
         return self.run(mail.send_draft(message_id, user))
 
     def attachments(self, message_id: str, user: str = "me") -> list[Attachment]:
+        """Every attachment of a message, with file contents decoded."""
         return self.run(mail.list_attachments(message_id, user))
 
     def attach(
@@ -405,6 +415,7 @@ class Graph(ClientBase):
     def item(
         self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
     ) -> DriveItem:
+        """A drive item by path (from the root) or id."""
         return self.run(drive.get_item(remote_path, item_id, user))
 
     def children(
@@ -415,6 +426,7 @@ class Graph(ClientBase):
         top: int | None = None,
         limit: int | None = None,
     ) -> Iterator[DriveItem]:
+        """The items in a folder (by path or id), page by page (`top` a page) up to `limit`."""
         return self._items(
             drive.list_children(remote_path, item_id, user, top), drive.next_children, limit
         )
@@ -426,11 +438,13 @@ class Graph(ClientBase):
         user: str = "me",
         conflict_behavior: str = "fail",
     ) -> DriveItem:
+        """A folder `name` in `parent_path` (the root by default)."""
         return self.run(drive.create_folder(name, parent_path, user, conflict_behavior))
 
     def delete(
         self, remote_path: str | None = None, item_id: str | None = None, user: str = "me"
     ) -> None:
+        """Delete a drive item by path or id; one already gone is no error."""
         self.run(drive.delete_item(remote_path, item_id, user))
 
     def create_link(
@@ -440,6 +454,7 @@ class Graph(ClientBase):
         scope: str | None = None,
         user: str = "me",
     ) -> SharingLink:
+        """A sharing link (type view, edit or embed; scope anonymous, organization or users)."""
         return self.run(drive.create_link(item_id, type, scope, user))
 
     # -- open extensions and batches -----------------------------------------------------
@@ -447,14 +462,17 @@ class Graph(ClientBase):
     def extension(
         self, name: str, user: str = "me", message_id: str | None = None
     ) -> Extension | None:
+        """An open extension on the user (or on a message), or None when there is none."""
         return self.run(extensions.get_extension(name, user, message_id))
 
     def save_extension(
         self, name: str, values: Mapping[str, Any], user: str = "me", message_id: str | None = None
     ) -> Extension:
+        """Create or replace the values of an open extension on the user (or a message)."""
         return self.run(extensions.save_extension(name, values, user, message_id))
 
     def delete_extension(self, name: str, user: str = "me", message_id: str | None = None) -> None:
+        """Remove an open extension; one already gone is no error."""
         self.run(extensions.delete_extension(name, user, message_id))
 
     def batch(self, requests: Sequence[BatchRequest]) -> dict[str, BatchResult]:
