@@ -174,3 +174,28 @@ def test_without_an_app_registration_the_command_says_what_to_set(tmp_path: Path
     assert run.returncode == 2 and run.stdout == ""
     [line] = run.stderr.splitlines()
     assert line.startswith("graphpost whoami: ") and "GRAPHPOST_CLIENT_ID" in line
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["whoami"],
+        ["inbox"],
+        ["send", "--to", "grace@graphpost.test", "--body", "x"],
+        ["send", "--each", "people.csv", "--subject", "{name}", "--body", "x"],
+        ["upload", "people.csv"],
+        ["download", "report.pdf"],
+        ["link", "report.pdf"],
+    ],
+)
+def test_every_command_needs_a_sign_in_and_says_so_in_one_line(
+    graph_sandbox: RunningSandbox, tmp_path: Path, arguments: list[str]
+) -> None:
+    (tmp_path / "people.csv").write_text("email,name\ngrace@graphpost.test,Grace\n")
+    since = len(graph_sandbox.request_log())
+    run = graphpost(*arguments, env=cli_env(tmp_path, graph_sandbox))
+    assert run.returncode == 1 and run.stdout == ""
+    assert run.stderr.splitlines() == [
+        "graphpost: interaction_required: nobody is signed in: sign in first (graphpost login)"
+    ]
+    assert not any("/v1.0/" in e["path"] for e in graph_sandbox.request_log(since))

@@ -177,6 +177,24 @@ def test_missing_files_exit_1_or_2_in_one_line(
     assert len(down.stderr.splitlines()) == 1
     up = graphpost("upload", "no-such-file.txt", env=ada)
     assert (up.returncode, up.stderr) == (2, "graphpost upload: no file at no-such-file.txt\n")
+    nowhere = graphpost("download", "cli/x.bin", str(home(ada) / "no" / "such" / "x.bin"), env=ada)
+    assert nowhere.returncode == 2 and "no folder" in nowhere.stderr
+
+
+def test_an_upload_graph_refuses_exits_1_with_its_code_and_request_id(
+    graph_sandbox: RunningSandbox, ada: dict[str, str]
+) -> None:
+    local = random_file(home(ada), 1000)
+    graph_sandbox.inject_fault(
+        "PUT", "/content$", 507, code="quotaLimitReached", message="Insufficient Storage"
+    )
+    since = len(graph_sandbox.request_log())
+    run = graphpost("upload", str(local), env=ada)
+    assert run.returncode == 1 and run.stdout == ""
+    [refused] = [e for e in graph_sandbox.request_log(since) if e["status"] == 507]
+    assert run.stderr.splitlines() == [
+        f"graphpost: 507 quotaLimitReached: Insufficient Storage (request-id: {refused['request_id']})"
+    ]
 
 
 def test_a_progress_bar_on_a_terminal_in_colour_unless_no_color_and_none_elsewhere(
