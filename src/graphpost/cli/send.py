@@ -280,8 +280,8 @@ def _planned(args: argparse.Namespace, csv_file: Path) -> list[PlannedMail]:
 
 @contextmanager
 def _stopping(stop: threading.Event) -> Iterator[None]:
-    """Ctrl-C or SIGTERM lets the mails in flight finish and sends no more (a second Ctrl-C
-    stops at once); the journal knows where the merge stands either way."""
+    """Ctrl-C or SIGTERM lets the mails in flight finish and sends no more (a second one skips
+    the summary); the journal knows where the merge stands either way."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -291,7 +291,7 @@ def _stopping(stop: threading.Event) -> Iterator[None]:
             raise KeyboardInterrupt
         stop.set()
         print(
-            "graphpost: stopping after the mails in flight (Ctrl-C again to stop at once)",
+            "graphpost: stopping after the mails in flight (Ctrl-C again: no summary)",
             file=sys.stderr,
             flush=True,
         )
