@@ -10,7 +10,7 @@ from werkzeug.exceptions import HTTPException
 
 from graphpost.sandbox.context import Sandbox, sandbox
 from graphpost.sandbox.faults import Fault
-from graphpost.sandbox.requestlog import loggable_query
+from graphpost.sandbox.requestlog import BATCH_ENVIRON, loggable_query
 
 # Graph's requests and the pre-authenticated upload and download addresses
 LOGGED_PREFIXES = ("/v1.0/", "/_upload/", "/_download/")
@@ -115,7 +115,7 @@ def _log_entry(response: Response) -> dict[str, Any]:
     query = (
         loggable_query(request.query_string.decode()) if request.path.startswith("/v1.0/") else ""
     )
-    return {
+    entry: dict[str, Any] = {
         "time": current.clock.iso(),
         "method": request.method,
         "path": request.path + ("?" + query if query else ""),
@@ -125,6 +125,9 @@ def _log_entry(response: Response) -> dict[str, Any]:
         "client": client,
         "user": user.upn if user else None,
     }
+    if BATCH_ENVIRON in request.environ:
+        entry["batch"] = request.environ[BATCH_ENVIRON]  # the request id of the $batch it came in
+    return entry
 
 
 def _fault_answer(fault: Fault) -> Response:

@@ -9,6 +9,8 @@ from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
 KEPT_ENTRIES = 10_000
+# in the WSGI environ of a request run inside a $batch: the batch's request id, for its log entry
+BATCH_ENVIRON = "graphpost.sandbox.batch"
 
 
 def loggable_query(query: str) -> str:

@@ -19,7 +19,8 @@ from flask import Flask, Response, current_app, request
 from graphpost.sandbox.context import Sandbox
 from graphpost.sandbox.graph.auth import Principal
 from graphpost.sandbox.graph.router import route
-from graphpost.sandbox.graph.wire import GraphError, json_response, request_json
+from graphpost.sandbox.graph.wire import GraphError, json_response, request_id, request_json
+from graphpost.sandbox.requestlog import BATCH_ENVIRON
 
 MAX_REQUESTS = 20
 PARALLEL = 4
@@ -143,7 +144,9 @@ def _answer_body(response: Any) -> Any:
     return base64.b64encode(data).decode()
 
 
-def _run(app: Flask, base_url: str, item: Item, inherited: dict[str, str]) -> dict[str, Any]:
+def _run(
+    app: Flask, base_url: str, item: Item, inherited: dict[str, str], envelope_id: str
+) -> dict[str, Any]:
     path = "/v1.0/" + item.url.lstrip("/")
     with app.test_client() as client:
         response = client.open(
@@ -152,6 +155,7 @@ def _run(app: Flask, base_url: str, item: Item, inherited: dict[str, str]) -> di
             headers={**inherited, **item.headers},
             data=item.body,
             base_url=base_url,
+            environ_overrides={BATCH_ENVIRON: envelope_id},  # its log entry names the batch
         )
     headers = {
         k: v
@@ -181,7 +185,7 @@ def _failed_dependency(item: Item) -> dict[str, Any]:
 
 
 def run_batch(
-    app: Flask, base_url: str, items: list[Item], inherited: dict[str, str]
+    app: Flask, base_url: str, items: list[Item], inherited: dict[str, str], envelope_id: str
 ) -> list[dict[str, Any]]:
     answers: list[dict[str, Any]] = []
     status: dict[str, int] = {}
@@ -199,7 +203,7 @@ def run_batch(
                     status[item.id.lower()] = answer["status"]
                     answers.append(answer)
                     continue
-                running[pool.submit(_run, app, base_url, item, inherited)] = item
+                running[pool.submit(_run, app, base_url, item, inherited, envelope_id)] = item
             if not running:
                 continue
             done, _ = wait(running, return_when=FIRST_COMPLETED)
@@ -216,4 +220,5 @@ def batch(sb: Sandbox, principal: Principal) -> Response:
     items = parse_batch(request_json())
     inherited = {name: request.headers[name] for name in INHERITED if name in request.headers}
     app = current_app._get_current_object()  # type: ignore[attr-defined]
-    return json_response({"responses": run_batch(app, request.host_url, items, inherited)})
+    answers = run_batch(app, request.host_url, items, inherited, request_id())
+    return json_response({"responses": answers})
