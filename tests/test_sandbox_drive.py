@@ -3,6 +3,7 @@ downloads with Range, sharing links; and memory that stays flat under a 1 GiB up
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 import uuid
@@ -229,6 +230,111 @@ def test_links_of_each_type_and_scope(ada: Drive, graph_sandbox: RunningSandbox)
                 ).status_code
                 == 200
             )
+
+
+def test_every_item_route_takes_a_path_below_the_root_or_below_an_item(ada: Drive) -> None:
+    """OneDrive's path-based addressing: everything between the two colons is a path below the
+    item before it, followed by any property, relationship or action of the item."""
+    folder = ada("POST", "me/drive/root/children", json={"name": folder_name(), "folder": {}})
+    folder_id = folder.json()["id"]
+    below = f"me/drive/items/{folder_id}:/sub/a.txt:"
+    put = ada("PUT", f"{below}/content", content=b"first", headers={"Content-Type": "text/plain"})
+    assert put.status_code == 201
+    item = put.json()
+    assert item["name"] == "a.txt" and item["parentReference"]["path"].endswith("/sub")
+    by_root = f"me/drive/root:/{folder.json()['name']}/sub/a.txt:"
+    drive_id = ada("GET", "me/drive").json()["id"]
+    for address in (
+        below,
+        by_root,
+        by_root.rstrip(":"),  # alone at the end, the closing colon may be left off
+        by_root.replace("drive/root", "drive/items/root"),
+        below.replace("me/drive", f"drives/{drive_id}"),
+    ):
+        assert ada("GET", address).json()["id"] == item["id"], address
+    # new content by path and by id keeps the item
+    again = ada("PUT", f"{by_root}/content", content=b"second")
+    assert again.status_code == 200 and again.json()["id"] == item["id"]
+    replaced = ada("PUT", f"me/drive/items/{item['id']}/content", content=b"third")
+    assert replaced.status_code == 200 and replaced.json()["size"] == 5
+    assert ada("GET", f"{below}/content", follow_redirects=True).content == b"third"
+    # children and folders below a path
+    made = ada(
+        "POST", f"me/drive/items/{folder_id}:/sub:/children", json={"name": "inner", "folder": {}}
+    )
+    assert made.status_code == 201
+    listed = ada("GET", f"me/drive/items/{folder_id}:/sub:/children").json()["value"]
+    assert sorted(child["name"] for child in listed) == ["a.txt", "inner"]
+    child = ada(
+        "PUT", f"me/drive/items/{folder_id}:/sub/inner:/children/b.txt/content", content=b"b"
+    )
+    assert child.status_code == 201 and child.json()["name"] == "b.txt"
+    # actions: a link by path is the link by id
+    by_id = ada("POST", f"me/drive/items/{item['id']}/createLink", json={"type": "view"})
+    for address in (below, by_root):
+        link = ada("POST", f"{address}/createLink", json={"type": "view"})
+        assert link.status_code == 200 and link.json()["id"] == by_id.json()["id"], address
+    missing = ada(
+        "POST", f"me/drive/items/{folder_id}:/sub/none.txt:/createLink", json={"type": "view"}
+    )
+    assert missing.status_code == 404 and error_code(missing) == "itemNotFound"
+    session = ada("POST", f"me/drive/items/{folder_id}:/sub/c.bin:/createUploadSession")
+    assert session.status_code == 200 and "uploadUrl" in session.json()
+    version = ada("POST", f"me/drive/items/{item['id']}/createUploadSession")
+    assert version.status_code == 200
+    # without the closing colon the path runs to the end: "sub/content" is an item's name
+    named = ada("PUT", f"me/drive/items/{folder_id}:/sub/content:/content", content=b"c")
+    assert ada("GET", f"me/drive/items/{folder_id}:/sub/content").json()["id"] == named.json()["id"]
+    assert ada("PUT", f"me/drive/items/{folder_id}/content", content=b"x").status_code == 400
+    assert ada("DELETE", below).status_code == 204
+    assert error_code(ada("GET", f"me/drive/items/{item['id']}")) == "itemNotFound"
+
+
+def test_a_batch_uploads_a_file_and_shares_it_by_path(
+    ada: Drive, graph_sandbox: RunningSandbox
+) -> None:
+    """What the web app sends for a new user's photo: the upload (binary, base64 in the batch)
+    and the link by the same path, after it."""
+    picture = os.urandom(2000)
+    path = f"/me/drive/root:/{folder_name()}/photo.png:"
+    requests = [
+        {
+            "id": "upload",
+            "method": "PUT",
+            "url": f"{path}/content",
+            "headers": {"Content-Type": "image/png"},
+            "body": base64.b64encode(picture).decode(),
+        },
+        {
+            "id": "link",
+            "method": "POST",
+            "url": f"{path}/createLink",
+            "headers": {"Content-Type": "application/json"},
+            "body": {"type": "view", "scope": "organization"},
+            "dependsOn": ["upload"],
+        },
+    ]
+    since = graph_sandbox.request_log()[-1]["seq"]
+    answer = ada("POST", "$batch", json={"requests": requests})
+    assert answer.status_code == 200
+    results = {r["id"]: r for r in answer.json()["responses"]}
+    assert results["upload"]["status"] == 201 and results["link"]["status"] == 201
+    item = results["upload"]["body"]
+    assert item["name"] == "photo.png" and item["file"]["mimeType"] == "image/png"
+    assert ada("GET", f"{path}/content", follow_redirects=True).content == picture
+    link = results["link"]["body"]
+    assert link["link"]["type"] == "view" and link["link"]["webUrl"]
+    again = ada("POST", "$batch", json={"requests": [{**requests[1], "dependsOn": []}]})
+    assert again.json()["responses"][0]["status"] == 200
+    assert again.json()["responses"][0]["body"]["id"] == link["id"]
+    # the log names the batch each of its requests came in
+    logged = [e for e in graph_sandbox.request_log(since) if e["path"].startswith("/v1.0/")]
+    envelopes = [e for e in logged if e["path"] == "/v1.0/$batch"]
+    assert len(envelopes) == 2
+    inside = [e for e in logged if e.get("batch")]
+    assert [e["method"] for e in inside] == ["PUT", "POST", "POST"]
+    assert {e["batch"] for e in inside} == {e["request_id"] for e in envelopes}
+    assert all("batch" not in e for e in envelopes)
 
 
 def test_simple_upload_stops_at_250_mb(ada: Drive, graph_sandbox: RunningSandbox) -> None:

@@ -28,14 +28,24 @@ READ_APP = {"Files.Read.All", "Files.ReadWrite.All"}
 WRITE_APP = {"Files.ReadWrite.All"}
 # a user's drive (me/drive, users/{id}/drive) or any drive by its id
 DRIVE = r"(?:(?P<owner>me|users/[^/]+)/drive|drives/(?P<drive>[^/]+))"
-# an item: the root, by id, or by a path below the root
-ITEM = r"(?:(?P<root>(?:items/)?root)|items/(?P<item_id>[^/:]+)|root:/(?P<path>[^:]+):?)"
+# An item, addressed as OneDrive addresses every one of them: the root or an item by id, and
+# then, between two colons, a path below it (root:/a/b.txt:, items/{id}:/b.txt:).  Alone at the
+# end of the URL the closing colon may be left off; before a property, a relationship or an
+# action (/content, /children, /createLink) it ends the path.
+_START = r"(?:(?:items/)?root|items/(?P<item_id>[^/:]+))"
+ITEM = DRIVE + "/" + _START + r"(?::/(?P<path>[^:]+):?)?"
+ITEM_THEN = DRIVE + "/" + _START + r"(?::/(?P<path>[^:]+):)?"
+ACTION = r"/(?:microsoft\.graph\.)?"
 CHILDREN_PAGE_DEFAULT, CHILDREN_PAGE_MAX = 200, 999
+
+# what a route's pattern names: the owner or the drive, the item id (none for the root), a path
+Address = str | None
 
 
 def _drive_owner(
-    sb: Sandbox, principal: Principal, owner: str | None, drive: str | None, write: bool
+    sb: Sandbox, principal: Principal, address: dict[str, Address], write: bool
 ) -> User:
+    owner, drive = address.get("owner"), address.get("drive")
     if owner is not None:
         user = resolve_owner(sb, principal, owner, "onedrive")
     else:
@@ -52,12 +62,27 @@ def _drive_owner(
     return user
 
 
-def _item(
-    sb: Sandbox, user: User, root: str | None, item_id: str | None, path: str | None
-) -> dict[str, object]:
+def _start(sb: Sandbox, user: User, address: dict[str, Address]) -> dict[str, object]:
+    """The item before the path: the root, or the item named by its id."""
+    return state.item(sb, user, address.get("item_id") or "root")
+
+
+def _item(sb: Sandbox, user: User, address: dict[str, Address]) -> dict[str, object]:
+    """The item addressed, by id, by path, or by a path below an id."""
+    start, path = _start(sb, user, address), address.get("path")
+    return start if path is None else state.item_by_path(sb, user, start, path)
+
+
+def _target(sb: Sandbox, user: User, address: dict[str, Address]) -> tuple[dict[str, object], str]:
+    """Where an upload puts its file, as (folder, path below it): at the path below the start
+    item, or, with no path, over the file addressed (new content for it)."""
+    path = address.get("path")
     if path is not None:
-        return state.item_by_path(sb, user, state.root(sb, user), path)
-    return state.item(sb, user, item_id or "root")
+        return _start(sb, user, address), path
+    row = _start(sb, user, address)
+    if row["is_folder"] or row["parent_id"] is None:
+        raise GraphError(400, "invalidRequest", "Cannot upload content to a folder.")
+    return state.item(sb, user, str(row["parent_id"])), str(row["name"])
 
 
 def _item_response(sb: Sandbox, user: User, row: dict[str, object], status: int = 200) -> Response:
@@ -73,15 +98,13 @@ def _item_response(sb: Sandbox, user: User, row: dict[str, object], status: int 
 
 
 @route("GET", DRIVE)
-def get_drive(
-    sb: Sandbox, principal: Principal, owner: str | None = None, drive: str | None = None
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=False)
+def get_drive(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=False)
     body = {"@odata.context": odata_context("drives/$entity"), **state.drive_resource(sb, user)}
     return json_response(body)
 
 
-# simple upload (the sample's root/children/{name}/content form too)
+# simple upload
 
 
 def _upload(
@@ -97,62 +120,30 @@ def _upload(
     return _item_response(sb, user, row, 201 if created else 200)
 
 
-@route("PUT", DRIVE + r"/root:/(?P<path>[^:]+):/content")
-def upload_by_path(
-    sb: Sandbox, principal: Principal, path: str, owner: str | None = None, drive: str | None = None
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    return _upload(sb, user, principal, state.root(sb, user), path)
+@route("PUT", ITEM_THEN + r"/content")
+def upload(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    """A new file at a path (root:/a/b.txt:/content, items/{id}:/b.txt:/content), or new
+    content for the file addressed (items/{id}/content)."""
+    user = _drive_owner(sb, principal, address, write=True)
+    start, path = _target(sb, user, address)
+    return _upload(sb, user, principal, start, path)
 
 
-@route("PUT", DRIVE + r"/items/(?P<parent>[^/:]+):/(?P<path>[^:]+):/content")
-def upload_below_item(
-    sb: Sandbox,
-    principal: Principal,
-    parent: str,
-    path: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    return _upload(sb, user, principal, state.item(sb, user, parent), path)
-
-
-@route("PUT", DRIVE + r"/(?:items/)?(?P<parent>root|[^/:]+)/children/(?P<name>[^/]+)/content")
-def upload_child(
-    sb: Sandbox,
-    principal: Principal,
-    parent: str,
-    name: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
+@route("PUT", ITEM_THEN + r"/children/(?P<name>[^/:]+)/content")
+def upload_child(sb: Sandbox, principal: Principal, name: str, **address: Address) -> Response:
     """The form the original sample uses: `root/children/{name}/content`."""
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    return _upload(sb, user, principal, state.item(sb, user, parent), name)
-
-
-@route("PUT", DRIVE + r"/items/(?P<item_id>[^/:]+)/content")
-def replace_content(
-    sb: Sandbox,
-    principal: Principal,
-    item_id: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    row = state.item(sb, user, item_id)
-    if row["is_folder"] or row["parent_id"] is None:
-        raise GraphError(400, "invalidRequest", "Cannot upload content to a folder.")
-    return _upload(sb, user, principal, state.item(sb, user, row["parent_id"]), row["name"])
+    user = _drive_owner(sb, principal, address, write=True)
+    return _upload(sb, user, principal, _item(sb, user, address), name)
 
 
 # resumable upload
 
 
-def _start_session(
-    sb: Sandbox, user: User, principal: Principal, start: dict[str, object], path: str
-) -> Response:
+@route("POST", ITEM_THEN + ACTION + "createUploadSession")
+def create_upload_session(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    """A session for a new file at a path, or for a new version of the file addressed."""
+    user = _drive_owner(sb, principal, address, write=True)
+    start, path = _target(sb, user, address)
     body = request_json(optional=True)
     session, token = sessions.create(sb, user, dict(start), path, body, principal.client_id)
     return json_response(
@@ -164,62 +155,13 @@ def _start_session(
     )
 
 
-@route("POST", DRIVE + r"/root:/(?P<path>[^:]+):/(?:microsoft\.graph\.)?createUploadSession")
-def session_by_path(
-    sb: Sandbox, principal: Principal, path: str, owner: str | None = None, drive: str | None = None
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    return _start_session(sb, user, principal, state.root(sb, user), path)
-
-
-@route(
-    "POST",
-    DRIVE
-    + r"/items/(?P<parent>[^/:]+):/(?P<path>[^:]+):/(?:microsoft\.graph\.)?createUploadSession",
-)
-def session_below_item(
-    sb: Sandbox,
-    principal: Principal,
-    parent: str,
-    path: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    return _start_session(sb, user, principal, state.item(sb, user, parent), path)
-
-
-@route("POST", DRIVE + r"/items/(?P<item_id>[^/:]+)/(?:microsoft\.graph\.)?createUploadSession")
-def session_for_item(
-    sb: Sandbox,
-    principal: Principal,
-    item_id: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
-    """A new version of an existing file."""
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    row = state.item(sb, user, item_id)
-    if row["is_folder"] or row["parent_id"] is None:
-        raise GraphError(400, "invalidRequest", "Cannot upload content to a folder.")
-    return _start_session(sb, user, principal, state.item(sb, user, row["parent_id"]), row["name"])
-
-
 # reading
 
 
-@route("GET", DRIVE + "/" + ITEM + r"/content")
-def download(
-    sb: Sandbox,
-    principal: Principal,
-    owner: str | None = None,
-    drive: str | None = None,
-    root: str | None = None,
-    item_id: str | None = None,
-    path: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=False)
-    row = _item(sb, user, root, item_id, path)
+@route("GET", ITEM_THEN + r"/content")
+def download(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=False)
+    row = _item(sb, user, address)
     if row["is_folder"]:
         raise GraphError(400, "invalidRequest", "A folder has no content to download.")
     # 302 to a pre-authenticated address, as OneDrive answers
@@ -228,18 +170,10 @@ def download(
     )
 
 
-@route("GET", DRIVE + "/" + ITEM + r"/children")
-def list_children(
-    sb: Sandbox,
-    principal: Principal,
-    owner: str | None = None,
-    drive: str | None = None,
-    root: str | None = None,
-    item_id: str | None = None,
-    path: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=False)
-    folder = _item(sb, user, root, item_id, path)
+@route("GET", ITEM_THEN + r"/children")
+def list_children(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=False)
+    folder = _item(sb, user, address)
     raw_top = request.args.get("$top")
     if raw_top is not None and (
         not raw_top.isdigit() or not 1 <= int(raw_top) <= CHILDREN_PAGE_MAX
@@ -266,65 +200,35 @@ def list_children(
     return json_response(body)
 
 
-@route("GET", DRIVE + "/" + ITEM)
-def get_item(
-    sb: Sandbox,
-    principal: Principal,
-    owner: str | None = None,
-    drive: str | None = None,
-    root: str | None = None,
-    item_id: str | None = None,
-    path: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=False)
-    return _item_response(sb, user, _item(sb, user, root, item_id, path))
+@route("GET", ITEM)
+def get_item(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=False)
+    return _item_response(sb, user, _item(sb, user, address))
 
 
 # changing
 
 
-@route("POST", DRIVE + "/" + ITEM + r"/children")
-def create_folder(
-    sb: Sandbox,
-    principal: Principal,
-    owner: str | None = None,
-    drive: str | None = None,
-    root: str | None = None,
-    item_id: str | None = None,
-    path: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    parent = _item(sb, user, root, item_id, path)
+@route("POST", ITEM_THEN + r"/children")
+def create_folder(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=True)
+    parent = _item(sb, user, address)
     return _item_response(
         sb, user, state.create_folder(sb, user, dict(parent), request_json()), 201
     )
 
 
-@route("DELETE", DRIVE + "/" + ITEM)
-def delete_item(
-    sb: Sandbox,
-    principal: Principal,
-    owner: str | None = None,
-    drive: str | None = None,
-    root: str | None = None,
-    item_id: str | None = None,
-    path: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    state.delete_item(sb, dict(_item(sb, user, root, item_id, path)))
+@route("DELETE", ITEM)
+def delete_item(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=True)
+    state.delete_item(sb, dict(_item(sb, user, address)))
     return empty_response(204)
 
 
-@route("POST", DRIVE + r"/items/(?P<item_id>[^/:]+)/(?:microsoft\.graph\.)?createLink")
-def create_link(
-    sb: Sandbox,
-    principal: Principal,
-    item_id: str,
-    owner: str | None = None,
-    drive: str | None = None,
-) -> Response:
-    user = _drive_owner(sb, principal, owner, drive, write=True)
-    row = state.item(sb, user, item_id)
+@route("POST", ITEM_THEN + ACTION + "createLink")
+def create_link(sb: Sandbox, principal: Principal, **address: Address) -> Response:
+    user = _drive_owner(sb, principal, address, write=True)
+    row = _item(sb, user, address)
     body = request_json()
     link_type = str(ci_get(body, "type") or "").lower()
     if link_type not in state.LINK_TYPES:
