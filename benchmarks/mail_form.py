@@ -7,7 +7,12 @@ photo metadata, upload, createLink) on every page load.  Goal: at most 2.
 "repeat" is the form as a signed-in person sees it again and again (the photo is unchanged, so
 it is neither uploaded nor shared again); "photo changed" is the first form after a new photo
 (it replaces the file in OneDrive, whose sharing link stays); "new user" is the very first form
-(the photo goes to OneDrive and gets its link).
+(the photo goes to OneDrive and gets its link, in one batch after the photo).
+
+Time is printed in units of the latency; "round trips" counts the exchanges with Graph in the
+sandbox's request log (a $batch is one) and "requests" everything Graph ran, batched or not.
+The sandbox adds --latency-ms to every request, batched ones too, as service time: requests
+in a batch that depend on each other (createLink after the upload) still take one latency each.
 """
 
 from __future__ import annotations
@@ -125,11 +130,17 @@ def main() -> None:
                         state = json.loads(store.get(key) or "{}")
                         store.set(key, json.dumps({**state, "sha256": "a previous photo"}))
 
-                def graph_calls(run: Callable[[], None], before: Callable[[], None]) -> int:
+                def graph_calls(
+                    run: Callable[[], None], before: Callable[[], None]
+                ) -> tuple[int, int]:
+                    """(round trips, requests): a request inside a batch names its batch."""
                     before()
                     since = sandbox.request_log()[-1]["seq"]
                     run()
-                    return len([e for e in sandbox.request_log(since) if "/v1.0/" in e["path"]])
+                    logged = [e for e in sandbox.request_log(since) if "/v1.0/" in e["path"]]
+                    trips = [e for e in logged if "batch" not in e]
+                    envelopes = [e for e in trips if e["path"] == "/v1.0/$batch"]
+                    return len(trips), len(logged) - len(envelopes)
 
                 mail_form()  # the first load shares the photo; connections are open
                 the_samples_five_calls(sandbox, http)
@@ -142,7 +153,7 @@ def main() -> None:
                         lambda: the_samples_five_calls(sandbox, http), lambda: None
                     ),
                     "repeat": graph_calls(mail_form, lambda: None),
-                    "changed": graph_calls(mail_form, change_photo),
+                    "photo changed": graph_calls(mail_form, change_photo),
                     "new user": graph_calls(mail_form, forget_photo),
                 }
         finally:
@@ -150,19 +161,27 @@ def main() -> None:
             sandbox.stop()
 
     print(f"mail form with the sandbox at --latency-ms {args.latency_ms}, median of {args.loads}")
-    print(f"{'':36} {'ms':>8} {'round trips':>12} {'Graph calls':>12} {'vs sample':>10}")
-    for name, seconds, count in (
+    print(
+        f"{'':36} {'ms':>6} {'x latency':>10} {'round trips':>12} {'requests':>9} {'vs sample':>10}"
+    )
+    for name, seconds, (trips, requests) in (
         ("the sample's five sequential calls", sample, counts["sample"]),
         ("graphpost, repeat (photo unchanged)", repeat, counts["repeat"]),
-        ("graphpost, photo changed", changed, counts["changed"]),
+        ("graphpost, photo changed", changed, counts["photo changed"]),
         ("graphpost, new user", new_user, counts["new user"]),
     ):
         print(
-            f"{name:36} {seconds * 1000:8.0f} {seconds / latency:12.2f} {count:12d}"
+            f"{name:36} {seconds * 1000:6.0f} {seconds / latency:10.2f} {trips:12d} {requests:9d}"
             f" {seconds / sample:9.2f}x"
         )
-    verdict = "met" if repeat / latency <= 2 else "NOT met"
-    print(f"goal: at most 2 round trips for the mail form ({verdict}: {repeat / latency:.2f})")
+    # the latencies waited for: what is left over (well under half of one) is local work
+    for name, seconds in (("repeat", repeat), ("photo changed", changed), ("new user", new_user)):
+        trips, waited = counts[name][0], round(seconds / latency)
+        verdict = "met" if max(trips, waited) <= 2 else "NOT met"
+        print(
+            f"goal, ready within 2 latencies, {name}: {verdict}"
+            f" ({seconds / latency:.2f} x latency, {trips} round trips)"
+        )
 
 
 if __name__ == "__main__":
