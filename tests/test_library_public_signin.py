@@ -4,6 +4,7 @@ silent refresh, a refused token replaced, sign-out."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import socket
@@ -18,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from graphpost import Graph
+from graphpost import AsyncGraph, Graph
 from graphpost.auth import PublicSignIn
 from graphpost.config import Settings
 from graphpost.errors import AuthError, AuthFailure
@@ -117,6 +118,14 @@ def test_browser_sign_in_with_pkce_on_a_loopback_redirect(
         fresh = signin.token() != first
         assert fresh
         assert graph.me().display_name == ada["displayName"]
+
+    async def from_async() -> str | None:  # the same sign-in as AsyncGraph's token source
+        async with AsyncGraph(
+            signin, graph_url=settings.graph_url, verify=settings.ca_file or True
+        ) as graph:
+            return (await graph.me()).display_name
+
+    assert asyncio.run(from_async()) == ada["displayName"]
 
 
 def test_the_cache_lock_of_a_crashed_sign_in_does_not_block_the_next(
