@@ -23,7 +23,7 @@ from graphpost.web import create_app
 from graphpost.web.account import EXTENSION_NAME
 from graphpost.web.serve import WebServer
 from tests.support.chromium import ARTIFACTS, chromium
-from tests.support.webapp import deliver, find_message, graph, inbox
+from tests.support.webapp import deliver, find_message, graph, inbox, png
 
 pytestmark = pytest.mark.browser
 PAGE_SIZE = 5
@@ -171,6 +171,14 @@ def test_inbox_pages_forward_and_back(
         page.close()
 
 
+def open_message(page: Any, web_url: str, user: dict[str, Any], subject: str) -> None:
+    """Signed in as `user`, from the inbox to the message with this subject."""
+    sign_in(page, web_url, user)
+    page.get_by_role("link", name="Inbox").click()
+    page.get_by_role("link", name=subject).click()
+    page.get_by_role("heading", name=subject).wait_for()
+
+
 class Beacon:
     """A loopback HTTP server that records every request: what a script in a mail would call."""
 
@@ -180,6 +188,12 @@ class Beacon:
         class Handler(BaseHTTPRequestHandler):
             def do_GET(self) -> None:
                 hits.append(self.path)
+                if self.path.startswith("/page"):  # a page a link in a mail leads to
+                    self.send_response(200)
+                    self.send_header("Content-Type", "text/html")
+                    self.end_headers()
+                    self.wfile.write(b"<!doctype html><title>Linked page</title><p>linked</p>")
+                    return
                 self.send_response(204)
                 self.end_headers()
 
@@ -237,10 +251,7 @@ def test_a_hostile_mail_runs_nothing_and_loads_nothing(
         deliver(graph_sandbox, "ada", subject, body=body)
         page = browser.new_page()
         try:
-            sign_in(page, web_url, graph_sandbox.user("ada"))
-            page.get_by_role("link", name="Inbox").click()
-            page.get_by_role("link", name=subject).click()
-            page.get_by_role("heading", name=subject).wait_for()
+            open_message(page, web_url, graph_sandbox.user("ada"), subject)
             page.wait_for_load_state("load")
             frame = page.frame_locator("iframe.mail-body")
             frame.locator("#greeting").wait_for()
@@ -250,6 +261,53 @@ def test_a_hostile_mail_runs_nothing_and_loads_nothing(
             assert frame.locator("#greeting").inner_text() == "Hello from a hostile mail"
             assert frame.locator("img[alt='broken']").count() == 1  # onerror never ran
             assert page.title() == f"{subject} · graphpost"
+        finally:
+            page.close()
+    finally:
+        beacon.close()
+
+
+def test_inline_images_show_and_links_open_in_a_new_tab(
+    graph_sandbox: RunningSandbox, web_url: str, browser: Any
+) -> None:
+    beacon = Beacon()
+    try:
+        subject = f"inline {uuid.uuid4().hex[:6]}"
+        body = (
+            '<p id="text">Our logo: <img id="logo" src="cid:logo@graphpost.test" alt="logo"></p>'
+            f'<p><a id="away" href="{beacon.url}/page">the linked page</a></p>'
+        )
+        deliver(
+            graph_sandbox,
+            "ada",
+            subject,
+            body=body,
+            inline_images={"logo@graphpost.test": png(24, 16)},
+        )
+        page = browser.new_page()
+        try:
+            open_message(page, web_url, graph_sandbox.user("ada"), subject)
+            frame = page.frame_locator("iframe.mail-body")
+            logo = frame.locator("#logo")
+            logo.wait_for()
+            page.wait_for_load_state("load")
+            # from the outer page, through the frame: the image decoded at its own size
+            assert logo.evaluate("image => image.complete && image.naturalWidth") == 24
+            assert logo.evaluate("image => image.naturalHeight") == 16
+            page.screenshot(path=str(ARTIFACTS / "inline-image.png"), full_page=True)
+
+            with page.expect_popup() as opened:
+                frame.locator("#away").click()
+            linked = opened.value
+            linked.wait_for_load_state()
+            assert linked.url == f"{beacon.url}/page"
+            assert linked.title() == "Linked page"
+            assert linked.evaluate("window.opener") is None  # it cannot reach back to the mail
+            linked.close()
+            # the mail stays where it was, in its frame
+            assert frame.locator("#text").inner_text().startswith("Our logo")
+            body_frames = [f for f in page.frames if f.url.endswith("/body")]
+            assert len(body_frames) == 1
         finally:
             page.close()
     finally:

@@ -28,8 +28,14 @@ from graphpost.sandbox.process import RunningSandbox
 from graphpost.web import create_app
 from graphpost.web.account import EXTENSION_NAME
 from graphpost.web.display import human_size
+from graphpost.web.mailbody import (
+    InlineImage,
+    content_id,
+    open_links_in_new_tabs,
+    show_inline_images,
+)
 from graphpost.web.mailform import json_object
-from graphpost.web.security import MAIL_BODY_POLICY
+from graphpost.web.security import mail_body_policy
 from graphpost.web.serve import WebServer
 from graphpost.web.store import FileStore
 from tests.support.webapp import (
@@ -39,6 +45,7 @@ from tests.support.webapp import (
     find_message,
     graph,
     inbox,
+    png,
     sign_in,
     textarea,
 )
@@ -238,12 +245,20 @@ def test_a_message_its_attachments_and_marking_it_read(
         "/v1.0/$batch"
     ]
 
-    frame = re.search(r'<iframe class="mail-body"[^>]*sandbox=""[^>]*src="([^"]+)"', text, re.S)
-    assert frame, "the body is shown in a sandboxed frame"
+    frame = re.search(
+        r'<iframe class="mail-body"[^>]*'
+        r'sandbox="allow-popups allow-popups-to-escape-sandbox"[^>]*src="([^"]+)"',
+        text,
+        re.S,
+    )
+    assert frame, "the body is shown in a sandboxed frame, whose links may open new tabs"
     body = client.get(frame.group(1).replace("&amp;", "&"))
-    assert body.headers["Content-Security-Policy"] == MAIL_BODY_POLICY
+    assert body.headers["Content-Security-Policy"] == mail_body_policy("http://localhost/inline/")
     assert body.headers["X-Frame-Options"] == "SAMEORIGIN"
-    assert "<p>The <b>body</b> of it</p>" in body.get_data(as_text=True)
+    served = body.get_data(as_text=True)
+    # links open in a new tab: our <base> comes first, before Exchange's <html> around the body
+    assert served.startswith('<base target="_blank"><html>')
+    assert "<p>The <b>body</b> of it</p>" in served
 
     links = dict(
         (name, href.replace("&amp;", "&"))
@@ -289,6 +304,74 @@ def extension_of(sandbox: RunningSandbox, name: str) -> dict[str, Any] | None:
     answer.raise_for_status()
     found: dict[str, Any] = answer.json()
     return found
+
+
+def test_inline_images_come_from_the_app_at_addresses_signed_for_them(
+    app: Flask, client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    logo, chart = png(4, 3), png(9, 5)
+    subject = f"inline {uuid.uuid4().hex[:6]}"
+    body = (
+        '<p><img src="cid:logo@graphpost.test" alt="logo"> '
+        "<img src='CID:chart%40graphpost.test' alt=\"chart\">"
+        ' <img src="cid:nowhere@graphpost.test" alt="missing">'
+        ' <a href="cid:logo@graphpost.test">not an image source</a></p>'
+    )
+    deliver(
+        graph_sandbox,
+        "alan",
+        subject,
+        body=body,
+        inline_images={"logo@graphpost.test": logo, "chart@graphpost.test": chart},
+    )
+    message = find_message(graph_sandbox, "alan", subject)
+    sign_in(client, graph_sandbox, "alan")
+    since = graph_sandbox.request_log()[-1]["seq"]
+    served = client.get(f"/messages/{message['id']}/body").get_data(as_text=True)
+    trips = [e["path"] for e in graph_sandbox.request_log(since) if "batch" not in e]
+    assert trips == ["/v1.0/$batch"]  # the body and its attachments in one round trip
+    sources = re.findall(r'<img src="([^"]*)" alt="(\w+)">', served)
+    addresses = {alt: source.replace("&amp;", "&") for source, alt in sources}
+    assert set(addresses) == {"logo", "chart", "missing"}
+    assert addresses["missing"] == "cid:nowhere@graphpost.test"  # no such attachment: as it was
+    assert '<a href="cid:logo@graphpost.test">' in served
+    # the frame's requests carry no session cookie: the address alone shows the image
+    stranger = app.test_client()
+    for name, content in (("logo", logo), ("chart", chart)):
+        assert addresses[name].startswith("/inline/")
+        image = stranger.get(addresses[name])
+        assert image.status_code == 200 and image.data == content, name
+        assert image.mimetype == "image/png" and "graphpost_session" not in image.headers.get(
+            "Set-Cookie", ""
+        )
+    token = addresses["logo"].removeprefix("/inline/")
+    forged = token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert stranger.get(f"/inline/{forged}").status_code == 404
+    other_key = InlineImage.verified("another instance's key", token)
+    assert other_key is None
+    # signed out: the account's tokens are gone, and its images with them
+    page = client.get("/mailform").get_data(as_text=True)
+    client.post("/logout", data={"csrf_token": csrf_of(page)})
+    assert stranger.get(addresses["logo"]).status_code == 404
+
+
+def test_a_mails_html_keeps_its_start_and_gets_links_to_new_tabs() -> None:
+    assert open_links_in_new_tabs("<p>hi</p>") == '<base target="_blank"><p>hi</p>'
+    doctype = '\ufeff<!-- generated --> <!DOCTYPE html><html><head><base target="_self">'
+    assert open_links_in_new_tabs(doctype) == (
+        '\ufeff<!-- generated --> <!DOCTYPE html><base target="_blank">'
+        '<html><head><base target="_self">'
+    )
+    assert content_id("&lt;a%40b&gt;") == "a@b"
+    shown = show_inline_images(
+        '<img src=cid:a@b><td background="cid:b@c"><img\nsrc = " cid:a@b ">',
+        {"a@b": "/inline/1?x=<&>", "b@c": "/inline/2"}.get,
+    )
+    assert shown == (
+        '<img src="/inline/1?x=&lt;&amp;&gt;"><td background="/inline/2">'
+        '<img\nsrc = "/inline/1?x=&lt;&amp;&gt;">'
+    )
+    assert mail_body_policy("http://evil; script-src *") == mail_body_policy()
 
 
 def test_settings_are_kept_in_an_open_extension_and_read_back_at_sign_in(

@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import html
 import re
-from collections.abc import Sequence
+import struct
+import zlib
+from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import urlencode
 
@@ -88,27 +90,57 @@ def deliver(
     body: str = "<p>hello</p>",
     sender: str = "grace",
     files: Sequence[tuple[str, bytes]] = (),
+    inline_images: Mapping[str, bytes] = {},
 ) -> None:
-    """A mail from `sender` to `to` (given names), sent by the daemon app with sendMail."""
+    """A mail from `sender` to `to` (given names), sent by the daemon app with sendMail;
+    `inline_images` are PNGs by content id, for the body's ``cid:`` references."""
     message: dict[str, Any] = {
         "subject": subject,
         "body": {"contentType": "HTML", "content": body},
         "toRecipients": [{"emailAddress": {"address": sandbox.user(to)["mail"]}}],
     }
-    if files:
-        message["attachments"] = [
-            {
-                "@odata.type": "#microsoft.graph.fileAttachment",
-                "name": name,
-                "contentBytes": base64.b64encode(content).decode(),
-            }
-            for name, content in files
-        ]
+    attachments = [
+        {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": name,
+            "contentBytes": base64.b64encode(content).decode(),
+        }
+        for name, content in files
+    ] + [
+        {
+            "@odata.type": "#microsoft.graph.fileAttachment",
+            "name": f"{content_id.split('@')[0]}.png",
+            "contentType": "image/png",
+            "contentId": content_id,
+            "isInline": True,
+            "contentBytes": base64.b64encode(content).decode(),
+        }
+        for content_id, content in inline_images.items()
+    ]
+    if attachments:
+        message["attachments"] = attachments
     graph(
         sandbox,
         "POST",
         f"/users/{sandbox.user(sender)['id']}/sendMail",
         json={"message": message},
+    )
+
+
+def png(width: int, height: int) -> bytes:
+    """A valid PNG of one colour, made here (a browser shows it: its naturalWidth is `width`)."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    rows = b"".join(b"\x00" + b"\xcc\x33\x00" * width for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
     )
 
 

@@ -1,9 +1,10 @@
 """The inbox (pages that follow Graph's next links, and back), a message with its body in a
-sandboxed frame, its attachments to download, and marking it read or unread."""
+sandboxed frame (with its inline images), its attachments to download, and marking it read or
+unread."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from urllib.parse import quote
 
 import httpx
@@ -20,15 +21,15 @@ from flask import (
 )
 from flask.typing import ResponseReturnValue
 
-from graphpost.core.batch import BatchRequest
+from graphpost.core.batch import BatchRequest, BatchResult
 from graphpost.core.common import get_page, graph_request, next_page_request
 from graphpost.core.errors import error_from_response, expect_ok
 from graphpost.core.http import Operation, Request, path_segment
 from graphpost.errors import GraphError
 from graphpost.models import Attachment, Message
 from graphpost.transport import plain_response
-from graphpost.web import signin
-from graphpost.web.security import MAIL_BODY_POLICY
+from graphpost.web import mailbody, signin
+from graphpost.web.security import mail_body_policy
 
 blueprint = Blueprint("inbox", __name__)
 
@@ -45,6 +46,7 @@ VIEW_FIELDS = (
     "importance",
 )
 ATTACHMENT_FIELDS = ("id", "name", "contentType", "size", "isInline")
+INLINE_FIELDS = ("id", "contentType", "contentId", "isInline")
 # PidTagMessageSize: Graph v1.0 has no size property on a message; Outlook keeps it here
 SIZE_PROPERTY = "Integer 0x0E08"
 STREAM_CHUNK = 256 * 1024
@@ -114,25 +116,30 @@ def _message_path(message_id: str) -> str:
     return f"/me/messages/{path_segment(message_id)}"
 
 
-@blueprint.get("/messages/<message_id>")
-def message(message_id: str) -> ResponseReturnValue:
-    """The headers and the attachment list in one round trip; the body comes in its own frame."""
-    graph = signin.graph()
+def _with_attachments(
+    message_id: str, fields: Sequence[str], attachment_fields: Sequence[str]
+) -> tuple[BatchResult, BatchResult]:
+    """A message's `fields` and its attachments' `attachment_fields`, in one round trip."""
     base = _message_path(message_id)
-    results = graph.batch(
+    results = signin.graph().batch(
         [
-            BatchRequest("message", "GET", f"{base}?$select={','.join(VIEW_FIELDS)}"),
+            BatchRequest("message", "GET", f"{base}?$select={','.join(fields)}"),
             BatchRequest(
-                "attachments", "GET", f"{base}/attachments?$select={','.join(ATTACHMENT_FIELDS)}"
+                "attachments", "GET", f"{base}/attachments?$select={','.join(attachment_fields)}"
             ),
         ]
     )
-    found = results["message"]
+    return results["message"], results["attachments"]
+
+
+@blueprint.get("/messages/<message_id>")
+def message(message_id: str) -> ResponseReturnValue:
+    """The headers and the attachment list in one round trip; the body comes in its own frame."""
+    found, listed = _with_attachments(message_id, VIEW_FIELDS, ATTACHMENT_FIELDS)
     if found.status in (400, 404):
         abort(404, description="This message is not in your mailbox (it may have been moved).")
     if not found.ok or not isinstance(found.body, dict):
         raise found.error()
-    listed = results["attachments"]
     attachments: list[Attachment] = []
     attachments_problem: GraphError | None = None
     if listed.ok and isinstance(listed.body, dict):
@@ -149,18 +156,64 @@ def message(message_id: str) -> ResponseReturnValue:
 
 @blueprint.get("/messages/<message_id>/body")
 def message_body(message_id: str) -> ResponseReturnValue:
-    """The mail's own HTML, under a policy that lets nothing in it run or load (see
-    `MAIL_BODY_POLICY`), shown only inside the message page's sandboxed frame."""
-    found = signin.graph().message(message_id, select=["body"])
-    if found.body_type == "html":
-        html = found.body_content or ""
+    """The mail's own HTML, under a policy that lets nothing in it run or load but its inline
+    images (see `mail_body_policy`), shown only inside the message page's sandboxed frame.
+    The body and the attachments its ``cid:`` images name come in one round trip."""
+    found, listed = _with_attachments(message_id, ("body",), INLINE_FIELDS)
+    if not found.ok or not isinstance(found.body, dict):
+        raise found.error()
+    message = Message.from_json(found.body)
+    if message.body_type == "html":
+        document = message.body_content or ""
     else:
-        html = render_template("text_body.html", text=found.body_content or "")
-    response = Response(html, mimetype="text/html")
-    response.headers["Content-Security-Policy"] = MAIL_BODY_POLICY
+        document = render_template("text_body.html", text=message.body_content or "")
+    images = _images_by_content_id(listed)
+    account = (signin.current_user() or {}).get("home_account_id", "")
+
+    def address_of(content_id: str) -> str | None:
+        attachment = images.get(content_id)
+        if attachment is None:
+            return None
+        image = mailbody.InlineImage(
+            account, message_id, attachment.id, str(attachment.content_type)
+        )
+        return url_for("inbox.inline_image", token=image.sign(_secret()))
+
+    document = mailbody.show_inline_images(mailbody.open_links_in_new_tabs(document), address_of)
+    response = Response(document, mimetype="text/html")
+    response.headers["Content-Security-Policy"] = mail_body_policy(request.url_root + "inline/")
     response.headers["X-Frame-Options"] = "SAMEORIGIN"
     response.headers["Referrer-Policy"] = "no-referrer"
     return response
+
+
+def _images_by_content_id(listed: BatchResult) -> dict[str, Attachment]:
+    """The attachments a ``cid:`` reference can show (none when they could not be listed)."""
+    items = listed.body.get("value") or [] if listed.ok and isinstance(listed.body, dict) else []
+    attachments = [Attachment.from_json(item) for item in items]
+    return {
+        attachment.content_id.strip("<>"): attachment
+        for attachment in attachments
+        if attachment.content_id and mailbody.is_image(attachment.content_type)
+    }
+
+
+def _secret() -> str:
+    return str(current_app.secret_key)
+
+
+@blueprint.get("/inline/<token>")
+def inline_image(token: str) -> ResponseReturnValue:
+    """An inline image of a mail, for the message frame: the frame's requests carry no session
+    cookie, so the address itself is the proof (see `graphpost.web.mailbody`)."""
+    image = mailbody.InlineImage.verified(_secret(), token)
+    if image is None or not mailbody.is_image(image.content_type):
+        abort(404)
+    try:
+        signin.graph_as(image.account)  # the account's token, for this request
+    except signin.SignInRequired:
+        abort(404)  # signed out since: its images are gone with its tokens
+    return _streamed(_open_value(image.message_id, image.attachment_id), image.content_type)
 
 
 def content_disposition(name: str) -> str:
@@ -194,7 +247,16 @@ def _open_value(message_id: str, attachment_id: str) -> httpx.Response:
 def attachment(message_id: str, attachment_id: str) -> ResponseReturnValue:
     graph = signin.graph()
     details = graph.run(_attachment_details(message_id, attachment_id))
-    answer = _open_value(message_id, attachment_id)
+    response = _streamed(
+        _open_value(message_id, attachment_id),
+        details.content_type or "application/octet-stream",
+    )
+    response.headers["Content-Disposition"] = content_disposition(details.name or "attachment")
+    return response
+
+
+def _streamed(answer: httpx.Response, content_type: str) -> Response:
+    """An attachment's bytes as they come from Graph; opened rather than saved, it runs nothing."""
 
     def chunks() -> Iterator[bytes]:
         try:
@@ -202,11 +264,9 @@ def attachment(message_id: str, attachment_id: str) -> ResponseReturnValue:
         finally:
             answer.close()
 
-    response = Response(chunks(), mimetype=details.content_type or "application/octet-stream")
-    response.headers["Content-Disposition"] = content_disposition(details.name or "attachment")
+    response = Response(chunks(), mimetype=content_type)
     if "content-length" in answer.headers:
         response.headers["Content-Length"] = answer.headers["content-length"]
-    # opened rather than saved, it still runs nothing
     response.headers["Content-Security-Policy"] = "sandbox; default-src 'none'"
     return response
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import re
 import secrets
 from urllib.parse import urlsplit
 
@@ -47,12 +48,23 @@ def safe_next(target: str | None, default: str = "/") -> str:
     return target
 
 
-# A mail's HTML: no script, no request anywhere (remote images are trackers), inline styles only,
-# and a sandbox (an opaque origin, no forms, no popups, no top navigation) even when opened alone
-MAIL_BODY_POLICY = (
-    "default-src 'none'; img-src data:; style-src 'unsafe-inline'; font-src data:;"
-    " base-uri 'none'; form-action 'none'; frame-ancestors 'self'; sandbox"
-)
+# a source a policy may name: a plain http(s) address, nothing that could end a directive
+_POLICY_SOURCE = re.compile(r"https?://[A-Za-z0-9.\-:\[\]]+(?:/[A-Za-z0-9._~%/-]*)?")
+
+
+def mail_body_policy(inline_images: str | None = None) -> str:
+    """A mail's HTML: no script, no request anywhere (remote images are trackers) but its inline
+    images at `inline_images` (the app's address for them), inline styles only, and a sandbox
+    even when opened alone: an opaque origin, no forms, no top navigation; links may open new
+    tabs, which leave the sandbox (the page linked to works as it would anywhere)."""
+    images = "data:"
+    if inline_images and _POLICY_SOURCE.fullmatch(inline_images):
+        images += f" {inline_images}"
+    return (
+        f"default-src 'none'; img-src {images}; style-src 'unsafe-inline'; font-src data:;"
+        " base-uri 'none'; form-action 'none'; frame-ancestors 'self';"
+        " sandbox allow-popups allow-popups-to-escape-sandbox"
+    )
 
 
 def page_policy(authority_origin: str) -> str:

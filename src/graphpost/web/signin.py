@@ -139,7 +139,12 @@ def graph() -> Graph:
     user = current_user()
     if user is None:
         raise SignInRequired
-    home = user["home_account_id"]
+    return graph_as(user["home_account_id"])
+
+
+def graph_as(home: str) -> Graph:
+    """A Graph client acting as the account `home` (an MSAL home account id) with a token from its
+    cache, for this request (`graph()` and `access_token()` then answer with it)."""
     cache = load_cache(home)
     app = msal_app(cache)
     account = next((a for a in app.get_accounts() if a.get("home_account_id") == home), None)
