@@ -384,3 +384,29 @@ def test_version_matches_the_distribution() -> None:
 
 def test_package_is_typed() -> None:
     assert (Path(graphpost.__file__).parent / "py.typed").exists()
+
+
+def test_a_429_holds_back_its_mailbox_only() -> None:
+    recorder = Recorder(
+        error(429, "ApplicationThrottled", **{"Retry-After": "30"}),  # ada's sendMail
+        ok(ME),  # grace's profile: another mailbox, sent at once
+        httpx.Response(202),  # ada's sendMail again, after the wait
+        ok(ME),  # ada's profile: held back by ada's 429 too
+    )
+    graph, sleeps = make_graph(recorder)
+    graph.send_mail("s", "b", "x@y.com", user="ada@x.com", exactly_once=False)
+    assert sleeps == [30.0]
+    graph.user("grace@x.com")
+    assert sleeps == [30.0]  # grace's mailbox is not throttled
+    graph.user("ada@x.com")
+    assert len(sleeps) == 2 and 29 < sleeps[1] <= 30  # ada's is, still
+    assert graph.mailbox_of(mail_request("/me/messages")) == "me"
+    assert (
+        graph.mailbox_of(mail_request(f"{BASE}/users/A@x.com/messages?$skip=10")) == "users/a@x.com"
+    )
+    assert graph.mailbox_of(mail_request("/users('$odd@x.com')/sendMail")) == "users('$odd@x.com')"
+    assert graph.mailbox_of(mail_request("/$batch")) == ""
+
+
+def mail_request(url: str) -> Request:
+    return Request("GET", url)

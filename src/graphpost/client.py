@@ -141,7 +141,7 @@ class Graph(ClientBase):
             self._sleep(wait)
             return PAUSED
         attempt = 0
-        wait = self.throttled_for()  # another request's 429 holds back this one too
+        wait = self.throttled_for(request)  # another's 429 on its mailbox holds it too
         while True:
             attempt += 1
             if wait > 0:
@@ -151,14 +151,14 @@ class Graph(ClientBase):
                 outcome = self._send_once(request)
             except httpx.TransportError as failure:
                 outcome = self.failure(failure, request)
-            self.note(outcome)
+            self.note(request, outcome)
             if self.refreshed_after_refusal(request, outcome, attempt):
                 wait = 0.0
                 continue
             delay = self.retry.delay(request, outcome, attempt)
             if delay is None:
                 return self.given_up(request, outcome)
-            wait = max(delay, self.throttled_for())
+            wait = max(delay, self.throttled_for(request))
 
     def _send_once(self, request: Request) -> Response:
         url = self.url_of(request)

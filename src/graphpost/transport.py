@@ -6,6 +6,7 @@ Nothing here sends: `Graph` and `AsyncGraph` each add only their own loop around
 
 from __future__ import annotations
 
+import re
 import ssl
 import time
 from collections.abc import Awaitable, Callable
@@ -31,6 +32,8 @@ DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 TokenSource = str | Callable[[], str] | Callable[[], Awaitable[str]]
 SESSION_THRESHOLD = 10 * 1024 * 1024  # above it, a local file goes through a resumable session
 
+# the mailbox a Graph path is about: /me/..., /users/{id or UPN}/..., /users('$odd')/...
+_MAILBOX = re.compile(r"/(me|users/[^/?]+|users\('[^']*'\))(?=[/?]|$)", re.IGNORECASE)
 # Failures before the request left: safe to send again whatever the method
 _NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
@@ -58,7 +61,8 @@ class ClientBase:
         self._origin = (parts.scheme, parts.netloc.lower())
         self.retry = retry or RetryPolicy()
         self.user_agent = user_agent
-        self._resume_at = 0.0  # time.monotonic() before which no request should go
+        # time.monotonic() before which no request to a mailbox ("" for any) should go
+        self._resume_at: dict[str, float] = {}
         self._state_dir = Path(state_dir) if state_dir else None
         self._journal: UploadJournal | None = None
 
@@ -70,14 +74,23 @@ class ClientBase:
             self._journal = UploadJournal(self._state_dir or default_home() / "uploads")
         return self._journal
 
-    def note(self, outcome: Response | BaseException) -> None:
-        """A 429 holds back every request of this client for its Retry-After, not only its own
-        retry: the limit is the app's, and hammering it only prolongs the throttling."""
+    def mailbox_of(self, request: Request) -> str:
+        """Whose mailbox (or drive) `request` is for: ``me``, ``users/{id}``, or "" when its
+        URL does not say (an upload URL, ``$batch``, another service)."""
+        url = request.url
+        if url.startswith(self.graph_url):
+            url = url[len(self.graph_url) :]
+        found = _MAILBOX.match(url)
+        return found.group(1).lower() if found else ""
+
+    def note(self, request: Request, outcome: Response | BaseException) -> None:
+        """A 429 holds back every request of this client to the same mailbox for its
+        Retry-After, not only its own retry: Outlook's limit is per app and mailbox, and
+        hammering it only prolongs the throttling.  A 429 that names no mailbox holds back all."""
         if isinstance(outcome, Response) and outcome.status == 429:
-            wait = retry_after(outcome) or 1.0
-            self._resume_at = max(
-                self._resume_at, time.monotonic() + min(wait, self.retry.max_retry_after)
-            )
+            wait = min(retry_after(outcome) or 1.0, self.retry.max_retry_after)
+            key = self.mailbox_of(request)
+            self._resume_at[key] = max(self._resume_at.get(key, 0.0), time.monotonic() + wait)
 
     def refreshed_after_refusal(
         self, request: Request, outcome: Response | BaseException, attempt: int
@@ -105,8 +118,11 @@ class ClientBase:
             return Response(0, {}, b"", failure=outcome)
         raise outcome
 
-    def throttled_for(self) -> float:
-        return max(0.0, self._resume_at - time.monotonic())
+    def throttled_for(self, request: Request) -> float:
+        """How long `request` must wait for a 429 seen on its mailbox (or on no mailbox)."""
+        key = self.mailbox_of(request)
+        until = max(self._resume_at.get(key, 0.0), self._resume_at.get("", 0.0))
+        return max(0.0, until - time.monotonic())
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}(graph_url={self.graph_url!r})"
