@@ -200,6 +200,29 @@ def test_a_lost_answer_to_a_draft_send_never_becomes_a_second_mail(
     assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
 
 
+def test_a_draft_send_refused_before_it_was_carried_out_is_sent_again_once(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph, tmp_path: Path, quick_settle: None
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * MIB + 1))
+    subject = unique("refused draft")
+    before = graph_sandbox.request_log()[-1]["seq"]
+    graph_sandbox.inject_fault("POST", r"/messages/[^/]+/send$", 502)  # nothing was done
+    receipt = ada.send_mail(
+        subject,
+        "once",
+        graph_sandbox.user("grace")["mail"],
+        attachments=[FileAttachment.from_path(big)],
+    )
+    assert not receipt.already_sent
+    assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
+    log = graph_sandbox.request_log(since=before)
+    sends = [e["status"] for e in log if e["method"] == "POST" and e["path"].endswith("/send")]
+    assert sends == [502, 202]
+    draft_looks = [e for e in log if e["method"] == "GET" and "isDraft" in e["path"]]
+    assert len(draft_looks) == 3 and all(e["status"] == 200 for e in draft_looks)
+
+
 def test_a_timeout_after_the_send_was_taken_never_becomes_a_second_mail(
     graph_sandbox: RunningSandbox, kind: str, app: Graph, tmp_path: Path
 ) -> None:
