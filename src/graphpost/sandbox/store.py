@@ -2,7 +2,8 @@
 
 A 2xx from the sandbox means the data is on disk: blobs are written to a temporary
 file, fsynced and renamed before the row that names them is committed, and SQLite
-runs with ``synchronous=FULL``.  Each thread has its own connection.
+runs with ``synchronous=FULL``.  Writers share one connection and commit in groups
+(see `Store.transaction`); each thread reads on a connection of its own.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import secrets
 import sqlite3
 import threading
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
@@ -214,6 +216,24 @@ CREATE TABLE IF NOT EXISTS sharing_links (
 """
 
 
+# a group commits at the latest when this many transactions are in it, so a steady stream of
+# writers cannot keep the first of them waiting for ever
+MAX_GROUP = 64
+
+
+class CommitFailed(sqlite3.OperationalError):
+    """The commit of a group of transactions failed: nothing of this transaction was kept."""
+
+
+@dataclass(eq=False)
+class _Group:
+    """Transactions that share one COMMIT: each waits for `done`; `error` says the group was lost."""
+
+    done: threading.Event = field(default_factory=threading.Event)
+    error: BaseException | None = None
+    size: int = 0
+
+
 class Store:
     """SQLite (WAL) plus content-addressed-by-random-name blob files under `root`."""
 
@@ -223,37 +243,123 @@ class Store:
         self.blob_dir.mkdir(parents=True, exist_ok=True)
         self.db_path = root / "sandbox.db"
         self._local = threading.local()
+        # the one connection that writes, used by one thread at a time (the holder of _write_lock)
+        self._writer = self._open(check_same_thread=False)
+        self._writer.executescript(SCHEMA)  # runs in its own transaction
         self._write_lock = threading.Lock()
-        self._connection().executescript(SCHEMA)  # runs in its own transaction
+        self._queue_lock = threading.Lock()
+        self._queued = 0  # writers waiting for _write_lock
+        self._group: _Group | None = None  # the group the writer connection's transaction holds
+
+    def _open(self, check_same_thread: bool = True) -> sqlite3.Connection:
+        connection = sqlite3.connect(
+            self.db_path, timeout=30, isolation_level=None, check_same_thread=check_same_thread
+        )
+        connection.row_factory = sqlite3.Row
+        connection.execute("PRAGMA journal_mode=WAL")
+        # FULL: the WAL is fsynced at every commit, so an acknowledged write survives a power loss
+        # or an OS crash, not only a crash of the process. SQLite's documentation (pragma.html,
+        # "synchronous") says transactions are durable across application crashes whatever the
+        # setting, and that with WAL and NORMAL a committed transaction "might roll back following
+        # a power loss or system crash": NORMAL would keep the SIGKILL promise but not "on disk",
+        # which the blobs' fsyncs keep. Group commit (transaction() below) pays for FULL instead.
+        connection.execute("PRAGMA synchronous=FULL")
+        connection.execute("PRAGMA foreign_keys=ON")
+        return connection
+
+    @property
+    def queued_writers(self) -> int:
+        """Writers waiting for their turn: they will join the group of the writer in its turn."""
+        return self._queued
 
     def _connection(self) -> sqlite3.Connection:
+        if getattr(self._local, "writing", False):
+            return self._writer  # inside a transaction, reads see its own writes
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
-            connection = sqlite3.connect(self.db_path, timeout=30, isolation_level=None)
-            connection.row_factory = sqlite3.Row
-            connection.execute("PRAGMA journal_mode=WAL")
-            # FULL: an acknowledged write survives a crash of the machine, not only of the process
-            connection.execute("PRAGMA synchronous=FULL")
-            connection.execute("PRAGMA foreign_keys=ON")
-            self._local.connection = connection
+            connection = self._local.connection = self._open()
         return connection
 
     @contextlib.contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken at once (BEGIN IMMEDIATE) so writers queue rather than fail."""
-        db = self._connection()
-        if db.in_transaction:  # nested use joins the outer transaction
-            yield db
+        """A write transaction, durable when the block ends; if the block raises, nothing of it
+        is kept. Nested use joins the outer transaction.
+
+        Group commit: writers take turns on one connection inside a transaction they share, the
+        first opening it and each one after in a SAVEPOINT of its own (so one that fails rolls
+        back alone); the last of a turn (nobody queued behind it, or MAX_GROUP reached) commits
+        for the whole group, fsyncing once. Every writer of the group leaves this block only
+        after that COMMIT returned, so nothing is acknowledged before it is on disk; writers
+        arriving during the fsync form the next group.
+        """
+        if getattr(self._local, "writing", False):
+            yield self._writer
             return
         # writers queue on a lock of ours: SQLite's own busy handler waits by sleeping
-        with self._write_lock:
-            db.execute("BEGIN IMMEDIATE")
+        with self._queue_lock:
+            self._queued += 1
+        self._write_lock.acquire()
+        with self._queue_lock:
+            self._queued -= 1
+        db = self._writer
+        try:
+            group = self._group
+            first = group is None
+            if group is None:
+                db.execute("BEGIN IMMEDIATE")
+                group = self._group = _Group()
+            else:
+                # never RELEASEd: COMMIT releases it with those of the writers after this one,
+                # one statement fewer (and one less wait for the GIL) per writer
+                db.execute("SAVEPOINT unit")
+            self._local.writing = True
             try:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
+            except BaseException as failure:
+                self._undo(group, first, failure)
                 raise
-            db.execute("COMMIT")
+            finally:
+                self._local.writing = False
+                group.size += 1
+                if group is self._group and (self._queued == 0 or group.size >= MAX_GROUP):
+                    self._commit(group)
+        finally:
+            self._write_lock.release()
+        group.done.wait()
+        if group.error is not None:
+            raise CommitFailed(f"the transaction was not committed: {group.error}") from group.error
+
+    def _undo(self, group: _Group, first: bool, failure: BaseException) -> None:
+        """Roll back the failed writer's work alone, unless it opened the transaction (which then
+        holds nothing else) or SQLite already ended it (an I/O error or a full disk does): then
+        the group is over, and any writers in it learn that their work is lost."""
+        db = self._writer
+        if db.in_transaction and not first:
+            try:
+                db.execute("ROLLBACK TO unit")
+                return
+            except sqlite3.Error as undo_failure:
+                failure = undo_failure
+        with contextlib.suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+        self._close(group, failure)
+
+    def _commit(self, group: _Group) -> None:
+        try:
+            self._writer.execute("COMMIT")
+        except BaseException as failure:
+            with contextlib.suppress(sqlite3.Error):
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+            self._close(group, failure)
+        else:
+            self._close(group, None)
+
+    def _close(self, group: _Group, error: BaseException | None) -> None:
+        group.error = error
+        self._group = None
+        group.done.set()
 
     def query(self, sql: str, *args: Any) -> list[sqlite3.Row]:
         return self._connection().execute(sql, args).fetchall()
