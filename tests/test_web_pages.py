@@ -14,6 +14,7 @@ import os
 import re
 import tempfile
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
@@ -24,9 +25,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from graphpost.config import Settings
+from graphpost.models import Photo
 from graphpost.sandbox.process import RunningSandbox
 from graphpost.web import create_app
-from graphpost.web.account import EXTENSION_NAME
+from graphpost.web.account import EXTENSION_NAME, SignInRead
 from graphpost.web.display import human_size
 from graphpost.web.mailbody import (
     InlineImage,
@@ -34,7 +36,12 @@ from graphpost.web.mailbody import (
     open_links_in_new_tabs,
     show_inline_images,
 )
-from graphpost.web.mailform import json_object
+from graphpost.web.mailform import (
+    SIGNED_IN_PHOTO_MAX,
+    json_object,
+    keep_signed_in_photo,
+    take_signed_in_photo,
+)
 from graphpost.web.security import mail_body_policy
 from graphpost.web.serve import WebServer
 from graphpost.web.store import FileStore
@@ -109,29 +116,48 @@ def test_the_inbox_pages_follow_graphs_next_links_and_go_back(
     assert client.get("/inbox?page=x").headers["Location"] == "/inbox"
 
 
-def test_the_mail_form_is_ready_in_two_graph_round_trips_and_uploads_only_a_changed_photo(
+def graph_round_trips(
+    sandbox: RunningSandbox, action: Callable[[], Any]
+) -> tuple[list[str], list[list[str]]]:
+    """What `action` asked of Graph, from the sandbox's request log: its round trips (a $batch
+    is one) and, for each batch, the requests run in it (each names its batch), with status."""
+    since = sandbox.request_log()[-1]["seq"]
+    action()
+    logged = [e for e in sandbox.request_log(since) if e["path"].startswith("/v1.0/")]
+    trips = [e for e in logged if "batch" not in e]
+    batches = [
+        sorted(
+            f"{e['method']} {e['path']} {e['status']}"
+            for e in logged
+            if e.get("batch") == trip["request_id"]
+        )
+        for trip in trips
+        if trip["path"] == "/v1.0/$batch"
+    ]
+    return [f"{e['method']} {e['path']}" for e in trips], batches
+
+
+def form_of(client: FlaskClient) -> Callable[[], str]:
+    def open_form() -> str:
+        answer = client.get("/mailform")
+        assert answer.status_code == 200
+        return answer.get_data(as_text=True)
+
+    return open_form
+
+
+PROFILE_READ = "GET /v1.0/me?$select=displayName,userPrincipalName,mail"
+SIGN_IN_BATCH = sorted(
+    [PROFILE_READ, f"GET /v1.0/me/extensions/{EXTENSION_NAME}", "GET /v1.0/me/photo/$value"]
+)
+
+
+def test_a_new_users_first_mail_form_takes_one_batch_after_a_sign_in_that_read_the_photo(
     app: Flask, client: FlaskClient, graph_sandbox: RunningSandbox
 ) -> None:
-    """Round trips counted from the sandbox's request log, where a $batch is one (the requests
-    in it are logged too, each naming its batch)."""
-    batches: list[list[str]] = []
-
-    def round_trips_of(path: str) -> list[str]:
-        since = graph_sandbox.request_log()[-1]["seq"]
-        assert client.get(path).status_code == 200
-        logged = [e for e in graph_sandbox.request_log(since) if e["path"].startswith("/v1.0/")]
-        trips = [e for e in logged if "batch" not in e]
-        batches.extend(
-            [
-                f"{e['method']} {e['path']} {e['status']}"
-                for e in logged
-                if e.get("batch") == trip["request_id"]
-            ]
-            for trip in trips
-            if trip["path"] == "/v1.0/$batch"
-        )
-        return [f"{e['method']} {e['path']}" for e in trips]
-
+    """The photo is read in the sign-in's batch (beside the profile and the settings, in
+    parallel), so the first form needs only the upload and its link; later ones ask for the
+    photo (one request) and upload it only when it changed."""
     # a brand-new user: no state in the app, no photo in OneDrive yet
     grace = graph_sandbox.user("grace")
     with graph_sandbox.client() as http:
@@ -140,19 +166,27 @@ def test_the_mail_form_is_ready_in_two_graph_round_trips_and_uploads_only_a_chan
             headers={"Authorization": f"Bearer {graph_sandbox.app_token()}"},
         )
     assert gone.status_code in (204, 404)
-    sign_in(client, graph_sandbox, "grace")
-    first = round_trips_of("/mailform")
-    assert first == ["GET /v1.0/me/photo/$value", "POST /v1.0/$batch"]
+    trips, batches = graph_round_trips(
+        graph_sandbox, lambda: sign_in(client, graph_sandbox, "grace")
+    )
+    assert trips == ["POST /v1.0/$batch"]
+    assert [entry.rsplit(" ", 1)[0] for entry in batches[0]] == SIGN_IN_BATCH
+    assert "GET /v1.0/me/photo/$value 200" in batches[0]
+
+    trips, batches = graph_round_trips(graph_sandbox, form_of(client))
+    assert trips == ["POST /v1.0/$batch"]  # nothing else: the photo came with the sign-in
     assert batches == [
         [
-            "PUT /v1.0/me/drive/root:/photo.png:/content 201",
             "POST /v1.0/me/drive/root:/photo.png:/createLink 201",
+            "PUT /v1.0/me/drive/root:/photo.png:/content 201",
         ]
     ]
-    again = round_trips_of("/mailform")
-    assert again == ["GET /v1.0/me/photo/$value"]  # the profile is the session's, the link kept
-    link = re.search(r'href="([^"]+)"', textarea(client.get("/mailform").get_data(True), "body"))
+    trips, _ = graph_round_trips(graph_sandbox, form_of(client))
+    assert trips == ["GET /v1.0/me/photo/$value"]  # the profile is the session's, the link kept
+    page = form_of(client)()
+    link = re.search(r'href="([^"]+)"', textarea(page, "body"))
     assert link and "/:i:/g/personal/" in link.group(1)
+    assert 'value="photo.png"' in page and 'src="data:image/png;base64,' in page
 
     # another photo: the file is replaced, and its sharing link stays the same
     store = app.extensions["graphpost"]["store"]
@@ -161,10 +195,74 @@ def test_the_mail_form_is_ready_in_two_graph_round_trips_and_uploads_only_a_chan
     state = json.loads(store.get(key))
     assert state["item_id"] and state["name"] == "photo.png"
     store.set(key, json.dumps({**state, "sha256": "an earlier photo"}))
-    changed = round_trips_of("/mailform")
-    assert changed == ["GET /v1.0/me/photo/$value", "PUT /v1.0/me/drive/root:/photo.png:/content"]
-    assert json.loads(store.get(key))["link"] == state["link"]
-    assert len(batches) == 1
+    trips, batches = graph_round_trips(graph_sandbox, form_of(client))
+    assert trips == ["GET /v1.0/me/photo/$value", "PUT /v1.0/me/drive/root:/photo.png:/content"]
+    assert json.loads(store.get(key))["link"] == state["link"] and batches == []
+
+    # signing in again on another device: the first form asks Graph nothing at all
+    other = app.test_client()
+    trips, _ = graph_round_trips(graph_sandbox, lambda: sign_in(other, graph_sandbox, "grace"))
+    assert trips == ["POST /v1.0/$batch"]
+    trips, _ = graph_round_trips(graph_sandbox, form_of(other))
+    assert trips == []
+    assert f'href="{state["link"]}"' in textarea(form_of(other)(), "body").replace("&amp;", "&")
+
+
+def test_a_user_without_a_photo_gets_the_placeholder_from_the_sign_in_and_sign_out_forgets_it(
+    app: Flask, client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    store = app.extensions["graphpost"]["store"]
+    trips, batches = graph_round_trips(
+        graph_sandbox, lambda: sign_in(client, graph_sandbox, "alan")
+    )
+    assert trips == ["POST /v1.0/$batch"] and "GET /v1.0/me/photo/$value 404" in batches[0]
+    with client.session_transaction() as session:
+        key = f"web:signed-in-photo:{session['user']['home_account_id']}"
+    assert json.loads(store.get(key)) == {"none": True}
+    # signing out forgets what the sign-in read
+    client.post("/logout", data={"csrf_token": csrf_of(client.get("/settings").get_data(True))})
+    assert store.get(key) is None
+
+    sign_in(client, graph_sandbox, "alan")
+    page: list[str] = []
+    trips, batches = graph_round_trips(graph_sandbox, lambda: page.append(form_of(client)()))
+    assert trips == ["POST /v1.0/$batch"]  # the placeholder shared, and no photo asked for
+    assert [entry.rsplit(" ", 1)[0] for entry in batches[0]] == [
+        "POST /v1.0/me/drive/root:/no-profile-photo.png:/createLink",
+        "PUT /v1.0/me/drive/root:/no-profile-photo.png:/content",
+    ]
+    assert 'value="no-profile-photo.png"' in page[0] and "No profile photo" in page[0]
+    assert store.get(key) is None  # taken once: the next form asks Graph
+    trips, _ = graph_round_trips(graph_sandbox, form_of(client))
+    assert trips == ["GET /v1.0/me/photo/$value"]
+
+
+def test_a_photo_the_sign_in_could_not_read_is_asked_for_by_the_form_and_an_older_one_forgotten(
+    client: FlaskClient, graph_sandbox: RunningSandbox
+) -> None:
+    sign_in(client, graph_sandbox, "ada")  # keeps the photo it read
+    graph_sandbox.inject_fault("GET", r"/v1\.0/me/photo/\$value$", 503)
+    trips, batches = graph_round_trips(graph_sandbox, lambda: sign_in(client, graph_sandbox, "ada"))
+    assert trips == ["POST /v1.0/$batch"] and "GET /v1.0/me/photo/$value 503" in batches[0]
+    assert f"{PROFILE_READ} 200" in batches[0]  # the rest of the batch still counts
+    page: list[str] = []
+    trips, _ = graph_round_trips(graph_sandbox, lambda: page.append(form_of(client)()))
+    assert trips[0] == "GET /v1.0/me/photo/$value"
+    assert 'value="photo.png"' in page[0]
+
+
+def test_only_a_photo_of_a_bounded_size_is_kept_from_the_sign_in(tmp_path: Path) -> None:
+    store = FileStore(tmp_path)
+    small = Photo(b"\x89PNG small", "image/png", "photo.png")
+    keep_signed_in_photo(store, "home", SignInRead(photo=small, photo_read=True))
+    taken = take_signed_in_photo(store, "home")
+    assert taken is not None and taken.content == small.content and not taken.is_placeholder
+    assert take_signed_in_photo(store, "home") is None  # once
+
+    large = Photo(b"\0" * (SIGNED_IN_PHOTO_MAX + 1), "image/jpeg", "photo.jpeg")
+    keep_signed_in_photo(store, "home", SignInRead(photo=small, photo_read=True))
+    keep_signed_in_photo(store, "home", SignInRead(photo=large, photo_read=True))
+    assert take_signed_in_photo(store, "home") is None  # not kept, and the older one forgotten
 
 
 def test_a_failed_upload_in_the_batch_leaves_the_link_out_and_is_tried_again(

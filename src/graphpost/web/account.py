@@ -2,20 +2,23 @@
 
 The settings (default recipients, a signature, a colour theme) live in an open extension on
 the user in Graph, so they follow the person to any instance and any device; the session holds
-a copy, read back (with the profile, in one batch) on every sign-in.
+a copy, read back (with the profile and the photo, in one batch) on every sign-in.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from graphpost.client import Graph
-from graphpost.core.batch import BatchRequest
-from graphpost.core.http import path_segment
+from graphpost.core import users
+from graphpost.core.batch import BatchRequest, BatchResult
+from graphpost.core.http import Response, lower_headers, path_segment, run_operation
 from graphpost.core.mail import parse_recipients
 from graphpost.errors import GraphError
+from graphpost.models import Photo
 
 EXTENSION_NAME = "org.graphpost.web"
 THEMES = {"system": "Same as my device", "light": "Light", "dark": "Dark"}
@@ -101,19 +104,30 @@ class Profile:
         return f"{self.name} <{self.username}>"
 
 
-def read_at_sign_in(graph: Graph) -> tuple[Profile | None, UserSettings | None]:
-    """The profile and the settings in one round trip (a batch); None for what could not be read
-    (the caller falls back to the ID token's claims, and reads the settings again later)."""
+@dataclass(frozen=True)
+class SignInRead:
+    """What the sign-in's batch read; None (or `photo_read` False) for what could not be read:
+    the caller falls back to the ID token's claims, and reads the rest again when needed."""
+
+    profile: Profile | None = None
+    settings: UserSettings | None = None
+    photo: Photo | None = None
+    photo_read: bool = False  # True with `photo` None: the user has no photo
+
+
+def read_at_sign_in(graph: Graph) -> SignInRead:
+    """The profile, the settings and the photo in one round trip (a batch, run in parallel)."""
     select = ",".join(PROFILE_FIELDS)
     try:
         results = graph.batch(
             [
                 BatchRequest("me", "GET", f"/me?$select={select}"),
                 BatchRequest("settings", "GET", f"/me/extensions/{path_segment(EXTENSION_NAME)}"),
+                BatchRequest("photo", "GET", "/me/photo/$value"),
             ]
         )
     except GraphError:
-        return None, None
+        return SignInRead()
     profile: Profile | None = None
     me = results.get("me")
     if me is not None and me.ok and isinstance(me.body, dict):
@@ -128,7 +142,23 @@ def read_at_sign_in(graph: Graph) -> tuple[Profile | None, UserSettings | None]:
         settings = UserSettings()  # never saved: the defaults
     elif found is not None and found.ok and isinstance(found.body, dict):
         settings = UserSettings.from_values(found.body)
-    return profile, settings
+    photo_answer = results.get("photo")
+    try:
+        photo = photo_from(photo_answer) if photo_answer is not None else None
+    except GraphError:
+        return SignInRead(profile, settings)
+    return SignInRead(profile, settings, photo, photo_read=photo_answer is not None)
+
+
+def photo_from(result: BatchResult) -> Photo | None:
+    """A batch's answer to ``GET /me/photo/$value`` read by the library's own rule: the photo,
+    None when the user has none, a `GraphError` for any other failure."""
+    if isinstance(result.body, bytes):
+        content = result.body
+    else:
+        content = json.dumps(result.body).encode() if isinstance(result.body, dict) else b""
+    answer = Response(result.status, lower_headers(result.headers), content)
+    return run_operation(users.get_photo("me"), lambda _request: answer)
 
 
 def read_settings(graph: Graph) -> UserSettings:

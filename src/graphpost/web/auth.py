@@ -10,7 +10,7 @@ from flask.typing import ResponseReturnValue
 
 from graphpost.auth import AuthCodeFlow
 from graphpost.errors import AuthError, AuthFailure
-from graphpost.web import signin
+from graphpost.web import mailform, signin
 from graphpost.web.account import Profile, read_at_sign_in
 from graphpost.web.security import safe_next
 
@@ -71,8 +71,10 @@ def authorized() -> ResponseReturnValue:
         accounts[0]["home_account_id"] if accounts else f"{claims.get('oid')}.{claims.get('tid')}"
     )
     signin.save_cache(home, token_cache)
-    # the profile and the settings kept in Graph, read back on every sign-in (one batch)
-    profile, settings = read_at_sign_in(signin.graph_for(result["access_token"]))
+    # the profile, the settings kept in Graph and the photo, read on every sign-in (one batch)
+    read = read_at_sign_in(signin.graph_for(result["access_token"]))
+    mailform.keep_signed_in_photo(signin.store(), home, read)
+    profile, settings = read.profile, read.settings
     if profile is None:
         username = str(claims.get("preferred_username", ""))
         profile = Profile(name=str(claims.get("name", "")), username=username, mail=username)
@@ -90,6 +92,7 @@ def logout() -> ResponseReturnValue:
     user = signin.current_user()
     if user:
         signin.forget_user(user["home_account_id"])
+        mailform.forget_signed_in_photo(signin.store(), user["home_account_id"])
     session.clear()
     settings = signin.settings()
     query = urlencode(

@@ -16,7 +16,7 @@ from graphpost.core.batch import BatchRequest
 from graphpost.core.drive import item_path
 from graphpost.errors import GraphError
 from graphpost.models import DriveItem, Photo, SharingLink
-from graphpost.web.account import Profile, UserSettings
+from graphpost.web.account import Profile, SignInRead, UserSettings
 from graphpost.web.store import Store
 
 DEFAULT_SUBJECT = "email from Microsoft Graph"
@@ -66,8 +66,60 @@ BATCHED_UPLOAD_MAX = 2 * 1024 * 1024
 LINK_TYPE, LINK_SCOPE = "view", "organization"
 
 
+# the photo read at sign-in waits here for the first mail form (which then needs no request of
+# its own for it); briefly, since it may change, and only up to a size worth keeping
+SIGNED_IN_PHOTO_SECONDS = 10 * 60
+SIGNED_IN_PHOTO_MAX = 1024 * 1024
+
+
 def _photo_key(home_account_id: str) -> str:
     return f"web:photo:{home_account_id}"
+
+
+def _signed_in_photo_key(home_account_id: str) -> str:
+    return f"web:signed-in-photo:{home_account_id}"
+
+
+def keep_signed_in_photo(store: Store, home_account_id: str, read: SignInRead) -> None:
+    """Keep the photo the sign-in read (or that there is none) for the first mail form; forget
+    an older one when this sign-in could not read it."""
+    key = _signed_in_photo_key(home_account_id)
+    photo = read.photo
+    if not read.photo_read or (photo is not None and photo.size > SIGNED_IN_PHOTO_MAX):
+        store.delete(key)
+        return
+    state = (
+        {"none": True}
+        if photo is None
+        else {
+            "filename": photo.filename,
+            "content_type": photo.content_type,
+            "content": base64.b64encode(photo.content).decode(),
+        }
+    )
+    store.set(key, json.dumps(state), SIGNED_IN_PHOTO_SECONDS)
+
+
+def take_signed_in_photo(store: Store, home_account_id: str) -> Picture | None:
+    """The picture kept at sign-in, once (later forms ask Graph, and so see a new photo); None
+    when nothing is kept."""
+    key = _signed_in_photo_key(home_account_id)
+    raw = store.get(key)
+    if raw is None:
+        return None
+    store.delete(key)
+    try:
+        state = json.loads(raw)
+        if state.get("none") is True:
+            return placeholder()
+        content = base64.b64decode(state["content"], validate=True)
+        return Picture(state["filename"], content, state["content_type"], is_placeholder=False)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None  # not what this version keeps: ask Graph
+
+
+def forget_signed_in_photo(store: Store, home_account_id: str) -> None:
+    store.delete(_signed_in_photo_key(home_account_id))
 
 
 def json_object(body: Any) -> dict[str, Any]:
@@ -148,10 +200,10 @@ def share_photo(
 def prepare(
     graph: Graph, profile: Profile, settings: UserSettings, store: Store, home_account_id: str
 ) -> FormContent:
-    """The sample's content: the profile (kept since sign-in), the photo (one request), its
-    OneDrive link (one more round trip, only when the photo changed), the prefilled body with
-    the signature."""
-    picture = picture_of(graph.photo())
+    """The sample's content: the profile (kept since sign-in), the photo (read at sign-in for
+    the first form, one request for later ones), its OneDrive link (one more round trip, only
+    when the photo changed), the prefilled body with the signature."""
+    picture = take_signed_in_photo(store, home_account_id) or picture_of(graph.photo())
     link_url, problem = share_photo(graph, store, home_account_id, picture)
     return FormContent(
         sender=profile.sender,
