@@ -115,17 +115,18 @@ class SignInRead:
     photo_read: bool = False  # True with `photo` None: the user has no photo
 
 
+# what every sign-in reads, independent of each other: Graph runs them in parallel
+SIGN_IN_REQUESTS = (
+    BatchRequest("me", "GET", f"/me?$select={','.join(PROFILE_FIELDS)}"),
+    BatchRequest("settings", "GET", f"/me/extensions/{path_segment(EXTENSION_NAME)}"),
+    BatchRequest("photo", "GET", "/me/photo/$value"),
+)
+
+
 def read_at_sign_in(graph: Graph) -> SignInRead:
-    """The profile, the settings and the photo in one round trip (a batch, run in parallel)."""
-    select = ",".join(PROFILE_FIELDS)
+    """The profile, the settings and the photo in one round trip (a batch)."""
     try:
-        results = graph.batch(
-            [
-                BatchRequest("me", "GET", f"/me?$select={select}"),
-                BatchRequest("settings", "GET", f"/me/extensions/{path_segment(EXTENSION_NAME)}"),
-                BatchRequest("photo", "GET", "/me/photo/$value"),
-            ]
-        )
+        results = graph.batch(SIGN_IN_REQUESTS)
     except GraphError:
         return SignInRead()
     profile: Profile | None = None
