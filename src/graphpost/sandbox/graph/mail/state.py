@@ -380,32 +380,32 @@ def deliver(
         sender=mailbox_address(sender),
         **{"from": mailbox_address(sender)},
     )
+    # every copy is made ready before the transaction, which then only inserts: writers take
+    # turns (see Store.transaction), so what a turn holds is what they wait for
+    copies: list[NewMessage] = []
+    if save_to_sent_items:
+        sent = dict(common, isRead=True, bccRecipients=[recipient(sb, a) for a in message.bcc])
+        copies.append(new_message(sb, sender.id, folder_id(sb, sender.id, "sentitems"), sent))
+    sent_id = copies[0].id if copies else ""
+    bcc = {a.lower() for a in message.bcc}
     outside: list[str] = []
+    for address in everyone:
+        owner = sb.directory.user_by_address(address)
+        if owner is None:
+            outside.append(address)
+            continue
+        # recipients never see the Bcc line, except their own address on their copy
+        delivered = dict(
+            common,
+            **{EXTENDED: []},
+            isRead=False,
+            bccRecipients=[recipient(sb, address)] if address in bcc else [],
+        )
+        copies.append(new_message(sb, owner.id, folder_id(sb, owner.id, "inbox"), delivered))
     dropped: list[str] = []
     with sb.store.transaction() as db:
-        if save_to_sent_items:
-            sent = dict(common, isRead=True, bccRecipients=[recipient(sb, a) for a in message.bcc])
-            sent_id = store_message(
-                sb, db, sender.id, folder_id(sb, sender.id, "sentitems"), sent, attachments
-            )
-        else:
-            sent_id = ""
-        bcc = {a.lower() for a in message.bcc}
-        for address in everyone:
-            owner = sb.directory.user_by_address(address)
-            if owner is None:
-                outside.append(address)
-                continue
-            # recipients never see the Bcc line, except their own address on their copy
-            delivered = dict(
-                common,
-                **{EXTENDED: []},
-                isRead=False,
-                bccRecipients=[recipient(sb, address)] if address in bcc else [],
-            )
-            store_message(
-                sb, db, owner.id, folder_id(sb, owner.id, "inbox"), delivered, attachments
-            )
+        for copy in copies:
+            insert_message(db, copy, attachments)
         if outside:
             db.execute(
                 "INSERT INTO outbound_mail (id, sender_id, message_id, recipients, created) VALUES (?, ?, ?, ?, ?)",
@@ -456,14 +456,18 @@ def _new_change_key() -> str:
     return "CQAAABYAAA" + secrets.token_urlsafe(18)
 
 
-def store_message(
-    sb: Sandbox,
-    db: Any,
-    user_id: str,
-    in_folder: str,
-    resource: dict[str, Any],
-    attachments: list[StoredAttachment],
-) -> str:
+@dataclass(frozen=True)
+class NewMessage:
+    """A message's row, made ready before the transaction that inserts it."""
+
+    id: str
+    user_id: str
+    folder_id: str
+    received: str
+    resource: str  # the JSON Outlook answers with
+
+
+def new_message(sb: Sandbox, user_id: str, in_folder: str, resource: dict[str, Any]) -> NewMessage:
     message_id = outlook_id()
     change_key = _new_change_key()
     resource = dict(
@@ -475,14 +479,31 @@ def store_message(
         webLink=f"{sb.base_url}/portal/mail/{message_id}",
     )
     resource["@odata.etag"] = f'W/"{change_key}"'
+    return NewMessage(
+        message_id, user_id, in_folder, resource["receivedDateTime"], json.dumps(resource)
+    )
+
+
+def insert_message(db: Any, message: NewMessage, attachments: list[StoredAttachment]) -> str:
     db.execute(
         "INSERT INTO messages (id, user_id, folder_id, received, seq, resource)"
         " VALUES (?, ?, ?, ?, (SELECT COALESCE(MAX(seq), 0) + 1 FROM messages), ?)",
-        (message_id, user_id, in_folder, resource["receivedDateTime"], json.dumps(resource)),
+        (message.id, message.user_id, message.folder_id, message.received, message.resource),
     )
     for attachment in attachments:
-        add_attachment_row(db, message_id, attachment, resource["receivedDateTime"])
-    return message_id
+        add_attachment_row(db, message.id, attachment, message.received)
+    return message.id
+
+
+def store_message(
+    sb: Sandbox,
+    db: Any,
+    user_id: str,
+    in_folder: str,
+    resource: dict[str, Any],
+    attachments: list[StoredAttachment],
+) -> str:
+    return insert_message(db, new_message(sb, user_id, in_folder, resource), attachments)
 
 
 def add_attachment_row(
