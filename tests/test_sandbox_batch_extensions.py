@@ -286,8 +286,10 @@ def test_open_extensions_on_a_message(graph_sandbox: RunningSandbox) -> None:
     second = {"@odata.type": "microsoft.graph.openTypeExtension", "extensionName": "Com.Other"}
     call(graph_sandbox, token, "POST", f"me/messages/{message_id}/extensions", json=second)
 
-    def expanded(expand: str, path: str = f"me/messages/{message_id}") -> Any:
-        answer = call(graph_sandbox, token, "GET", path, params={"$expand": expand})
+    def expanded(expand: str, path: str = f"me/messages/{message_id}", **query: str) -> Any:
+        # httpx replaces a URL's query with `params`: every option goes in params
+        params = {"$expand": expand} | {f"${name}": value for name, value in query.items()}
+        answer = call(graph_sandbox, token, "GET", path, params=params)
         assert answer.status_code == 200, answer.text
         return answer.json()
 
@@ -301,7 +303,8 @@ def test_open_extensions_on_a_message(graph_sandbox: RunningSandbox) -> None:
     assert [(e["id"], e["companyName"]) for e in one] == [(full_id, "Contoso")]
     listed = expanded(
         "extensions($filter=id eq 'Com.Other')",
-        f"me/mailFolders/inbox/messages?$filter=subject eq '{subject}'",
+        "me/mailFolders/inbox/messages",
+        filter=f"subject eq '{subject}'",
     )["value"]
     assert [[e["extensionName"] for e in m["extensions"]] for m in listed] == [["Com.Other"]]
     assert "extensions" not in call(graph_sandbox, token, "GET", f"me/messages/{message_id}").json()
