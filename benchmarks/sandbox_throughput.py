@@ -144,22 +144,18 @@ def main() -> None:
             sandbox.stop()
 
     bare_rate = statistics.median(r[0] for r in rounds)
-    me_rate, me_ratio = (
-        statistics.median(r[1] for r in rounds),
-        statistics.median(r[1] / r[0] for r in rounds),
-    )
-    mail_rate = statistics.median(r[2] for r in rounds)
-    mail_ratio = statistics.median(r[2] / r[0] for r in rounds)
     print(
-        f"{clients} keep-alive HTTPS clients, {args.rounds} rounds of {args.seconds:g} s each (medians)"
+        f"{clients} keep-alive HTTPS clients, {args.rounds} rounds of {args.seconds:g} s each"
+        " (medians; the spread is the rounds' lowest and highest ratio)"
     )
     print(f"  bare endpoint (same stack)   {bare_rate:8.0f} req/s")
-    print(
-        f"  GET /me                      {me_rate:8.0f} req/s   {me_ratio:.2f} of bare (goal >= 0.50)"
-    )
-    print(
-        f"  POST /me/sendMail            {mail_rate:8.0f} req/s   {mail_ratio:.2f} of bare (goal >= 0.50)"
-    )
+    for index, name in ((1, "GET /me"), (2, "POST /me/sendMail")):
+        rate = statistics.median(r[index] for r in rounds)
+        ratios = [r[index] / r[0] for r in rounds]
+        print(
+            f"  {name:<28} {rate:8.0f} req/s   {statistics.median(ratios):.2f} of bare"
+            f" (spread {min(ratios):.2f}-{max(ratios):.2f}; goal >= 0.50)"
+        )
     print(
         "  rounds (bare, me, sendMail): "
         + "; ".join(" ".join(f"{x:.0f}" for x in r) for r in rounds)
