@@ -65,11 +65,11 @@ class Writers:
             try:
                 with self.store.transaction() as db:
                     db.execute("INSERT INTO probe (name) VALUES (?)", (name,))
-                    if work is not None:
-                        work(db)
                     if name == "first":
                         self.first_in_turn.set()
                         self.release_first.wait(WAIT_SECONDS)
+                    if work is not None:
+                        work(db)
                     self.seen_committed[name] = committed_names(self.store)
                     self.seen_answered[name] = set(self.outcomes)
                 self.outcomes[name] = "acknowledged"
@@ -82,8 +82,8 @@ class Writers:
         self.threads.append(thread)
         thread.start()
 
-    def run_group(self, *others: tuple[str, Work]) -> None:
-        self._start("first", None)
+    def run_group(self, *others: tuple[str, Work], first: Work = None) -> None:
+        self._start("first", first)
         assert self.first_in_turn.wait(WAIT_SECONDS)
         for count, (name, work) in enumerate(others, start=1):
             self._start(name, work)
@@ -127,36 +127,18 @@ def test_a_failing_writer_rolls_back_alone(tmp_path: Path) -> None:
 
 
 def test_a_failing_first_writer_leaves_the_next_group_whole(tmp_path: Path) -> None:
+    """The first of a group opened the transaction: it rolls it back whole, as it holds nothing
+    else, and the writers queued behind it start a group of their own."""
     store = probe_store(tmp_path)
-    release = threading.Event()
-    outcomes: dict[str, str] = {}
 
-    def failing_first() -> None:
-        try:
-            with store.transaction() as db:
-                db.execute("INSERT INTO probe (name) VALUES ('failing first')")
-                release.wait(WAIT_SECONDS)
-                raise RuntimeError("refused")
-        except RuntimeError as failure:
-            outcomes["failing first"] = str(failure)
+    def fail(db: sqlite3.Connection) -> None:
+        raise RuntimeError("refused")
 
-    def writer(name: str) -> None:
-        with store.transaction() as db:
-            db.execute("INSERT INTO probe (name) VALUES (?)", (name,))
-        outcomes[name] = "acknowledged"
+    writers = Writers(store)
+    writers.run_group(("second", None), ("third", None), first=fail)
 
-    threads = [threading.Thread(target=failing_first)]
-    threads[0].start()
-    for count, name in enumerate(("second", "third"), start=1):
-        threads.append(threading.Thread(target=writer, args=(name,)))
-        threads[-1].start()
-        wait_for_queue(store, count)
-    release.set()
-    for thread in threads:
-        thread.join(WAIT_SECONDS)
-
-    assert outcomes == {
-        "failing first": "refused",
+    assert writers.outcomes == {
+        "first": "refused",
         "second": "acknowledged",
         "third": "acknowledged",
     }
