@@ -265,6 +265,9 @@ class Store:
         # which the blobs' fsyncs keep. Group commit (transaction() below) pays for FULL instead.
         connection.execute("PRAGMA synchronous=FULL")
         connection.execute("PRAGMA foreign_keys=ON")
+        # a group's savepoints keep the pages they change in a sub-journal, which SQLite would
+        # otherwise spill to a temporary file (created, written, deleted) past 64 KiB
+        connection.execute("PRAGMA temp_store=MEMORY")
         return connection
 
     @property
