@@ -14,3 +14,12 @@ def _requests_honours_verify() -> None:
     not set them."""
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
         os.environ.pop(name, None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _session_sandbox_first(request: pytest.FixtureRequest) -> None:
+    """Start the session's sandbox before any test starts one of its own (a `graphpost demo`, say):
+    the first sandbox on the machine answers MSAL's user-realm lookup on port 443, and the identity
+    tests need that to be the session's, which outlives the others."""
+    if any("graph_sandbox" in getattr(item, "fixturenames", ()) for item in request.session.items):
+        request.getfixturevalue("graph_sandbox")

@@ -391,9 +391,11 @@ def test_pkce_mismatch(graph_sandbox: RunningSandbox) -> None:
 
 
 def test_denied_consent_comes_back_as_access_denied(graph_sandbox: RunningSandbox) -> None:
-    alan = graph_sandbox.user("alan")  # never consented to the web app
+    alan = graph_sandbox.user("alan")
+    # a permission the web app may ask for but no test grants, so the consent page is shown
+    # whatever other tests of this session have consented to as Alan
     flow = web_app(graph_sandbox).initiate_auth_code_flow(
-        ["User.Read"], redirect_uri="http://localhost:5000/login/authorized"
+        ["User.ReadBasic.All"], redirect_uri="http://localhost:5000/login/authorized"
     )
     answer = person.sign_in(
         graph_sandbox, flow["auth_uri"], alan["userPrincipalName"], alan["password"], consent=False

@@ -148,3 +148,16 @@ def find_message(sandbox: RunningSandbox, name: str, subject: str) -> dict[str, 
     found = [m for m in inbox(sandbox, name) if m["subject"] == subject]
     assert len(found) == 1, f"{len(found)} messages with subject {subject!r}"
     return found[0]
+
+
+def forget_settings(sandbox: RunningSandbox, name: str) -> None:
+    """Delete the web app's settings extension of user `name`, as the user (the daemon app may
+    only read users, so its DELETE is refused), and make sure it is gone."""
+    from graphpost.web.account import EXTENSION_NAME
+
+    with sandbox.client() as http:
+        answer = http.delete(
+            f"{sandbox.graph_url}/me/extensions/{EXTENSION_NAME}",
+            headers={"Authorization": f"Bearer {sandbox.user_token(name, 'User.ReadWrite')}"},
+        )
+    assert answer.status_code in (204, 404), answer.text
