@@ -57,9 +57,14 @@ def merge(table: Path, tag: str, *more: str) -> list[str]:
     ]
 
 
-def sent_subjects(sandbox: RunningSandbox, tag: str) -> collections.Counter[str]:
+def sent_subjects(
+    sandbox: RunningSandbox, tag: str, token: str | None = None
+) -> collections.Counter[str]:
+    """Subjects in Ada's Sent Items, read with `token` (the daemon app's by default): a test
+    watching a running merge reads as an app other than the merge's, since Outlook gives each
+    app only 4 requests at once per mailbox."""
     return collections.Counter(
-        m["subject"] for m in messages(sandbox, "ada", "sentitems", subject_prefix=tag)
+        m["subject"] for m in messages(sandbox, "ada", "sentitems", subject_prefix=tag, token=token)
     )
 
 
@@ -251,14 +256,17 @@ def test_ctrl_c_stops_after_the_mails_in_flight_and_a_rerun_sends_the_rest(
     table, tag = people(ada, rows)
     sender = ["--from", "ada@graphpost.test"]  # the app's own permission, in a cron job
     graph_sandbox.inject_fault(
-        "POST", "/sendMail$", 503, times=4, after=20, when="after", delay_ms=2000
-    )
+        "POST", "/sendMail$", 503, times=4, after=20, when="after", delay_ms=5000
+    )  # mails 21 to 24 go out, and their answers keep the merge waiting while it is stopped
     first = subprocess.Popen(
         [*GRAPHPOST, *merge(table, tag, *sender)], env=ada, cwd=home(ada), text=True,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE,
     )  # fmt: skip
     try:
-        wait_for(lambda: sum(sent_subjects(graph_sandbox, tag).values()) == 24, "24 mails", first)
+        as_ada = graph_sandbox.user_token("ada")  # the merge sends as the daemon app
+        wait_for(
+            lambda: sum(sent_subjects(graph_sandbox, tag, as_ada).values()) >= 24, "24 mails", first
+        )
         first.send_signal(signal.SIGINT)
         out, err = first.communicate(timeout=60)
     finally:
