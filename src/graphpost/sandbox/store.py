@@ -316,7 +316,11 @@ class Store:
             else:
                 # never RELEASEd: COMMIT releases it with those of the writers after this one,
                 # one statement fewer (and one less wait for the GIL) per writer
-                db.execute("SAVEPOINT unit")
+                try:
+                    db.execute("SAVEPOINT unit")
+                except BaseException:
+                    self._commit(group)  # the writers before keep their work; this one has none
+                    raise
             self._local.writing = True
             try:
                 yield db
