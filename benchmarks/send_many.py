@@ -49,6 +49,17 @@ def ours_async(running: RunningSandbox, sender: str, to: str, names: list[str]) 
     return asyncio.run(go())
 
 
+def plain_mail(subject: str, to: str) -> dict[str, Any]:
+    """The sendMail body the hand-written rivals post."""
+    return {
+        "message": {
+            "subject": subject,
+            "body": {"contentType": "Text", "content": "benchmark"},
+            "toRecipients": [{"emailAddress": {"address": to}}],
+        }
+    }
+
+
 def raw_best(running: RunningSandbox, sender: str, to: str, names: list[str]) -> int:
     """No library: 4 keep-alive connections posting sendMail back to back, the most any client
     gets from this server at Outlook's 4 at once (its own service time included)."""
@@ -64,13 +75,7 @@ def raw_best(running: RunningSandbox, sender: str, to: str, names: list[str]) ->
                 answer = http.post(
                     f"{running.graph_url}/users/{sender}/sendMail",
                     headers={"Authorization": f"Bearer {token}"},
-                    json={
-                        "message": {
-                            "subject": name,
-                            "body": {"contentType": "Text", "content": "benchmark"},
-                            "toRecipients": [{"emailAddress": {"address": to}}],
-                        }
-                    },
+                    json=plain_mail(name, to),
                 )
                 failed[slot] += answer.status_code != 202
 
@@ -93,13 +98,7 @@ def sample_loop(running: RunningSandbox, sender: str, to: str, names: list[str])
             answer = http.post(
                 f"{running.graph_url}/me/sendMail",
                 headers={"Authorization": f"Bearer {token}"},
-                json={
-                    "message": {
-                        "subject": name,
-                        "body": {"contentType": "Text", "content": "benchmark"},
-                        "toRecipients": [{"emailAddress": {"address": to}}],
-                    }
-                },
+                json=plain_mail(name, to),
             )
             failed += answer.status_code != 202
     return failed
