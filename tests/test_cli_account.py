@@ -192,7 +192,7 @@ def test_every_command_needs_a_sign_in_and_says_so_in_one_line(
     graph_sandbox: RunningSandbox, tmp_path: Path, arguments: list[str]
 ) -> None:
     (tmp_path / "people.csv").write_text("email,name\ngrace@graphpost.test,Grace\n")
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     run = graphpost(*arguments, env=cli_env(tmp_path, graph_sandbox))
     assert run.returncode == 1 and run.stdout == ""
     assert run.stderr.splitlines() == [

@@ -87,7 +87,7 @@ def test_an_interrupted_upload_continues_where_it_stopped(
     remote = f"cli/big-{local.name}"
     # the second chunk is held on the way in; the upload is killed while it waits
     graph_sandbox.inject_fault("PUT", "^/_upload/drive/", 503, after=1, delay_ms=8000)
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     first = subprocess.Popen(
         [*GRAPHPOST, "upload", str(local), remote], env=ada, cwd=home(ada),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -108,7 +108,7 @@ def test_an_interrupted_upload_continues_where_it_stopped(
     before = graph_sandbox.request_log(since)
     assert sum(e["path"].endswith("/createUploadSession") for e in before) == 1
 
-    resumed_from = len(graph_sandbox.request_log())
+    resumed_from = graph_sandbox.request_log_position()
     again = graphpost("upload", str(local), remote, env=ada)
     assert again.returncode == 0, again.stderr
     assert again.stdout == f"Uploaded {local} to {remote} (21.0 MiB).\n"
@@ -149,7 +149,7 @@ def test_an_interrupted_download_continues_where_it_stopped(
     part = target.with_name("dl.bin.part")
     assert part.stat().st_size == limit and not target.exists()
 
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     again = graphpost("download", remote, str(target), env=ada)
     assert again.returncode == 0, again.stderr
     assert again.stdout.splitlines() == [
@@ -164,7 +164,7 @@ def test_an_interrupted_download_continues_where_it_stopped(
 def test_missing_files_exit_1_or_2_in_one_line(
     graph_sandbox: RunningSandbox, ada: dict[str, str]
 ) -> None:
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     gone = graphpost("link", "cli/no-such-file.txt", env=ada)
     assert gone.returncode == 1 and gone.stdout == ""
     [refused] = [e for e in graph_sandbox.request_log(since) if e["status"] == 404]
@@ -188,7 +188,7 @@ def test_an_upload_graph_refuses_exits_1_with_its_code_and_request_id(
     graph_sandbox.inject_fault(
         "PUT", "/content$", 507, code="quotaLimitReached", message="Insufficient Storage"
     )
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     run = graphpost("upload", str(local), env=ada)
     assert run.returncode == 1 and run.stdout == ""
     [refused] = [e for e in graph_sandbox.request_log(since) if e["status"] == 507]

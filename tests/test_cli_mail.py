@@ -108,7 +108,7 @@ def test_a_6_mb_attachment_goes_through_an_upload_session(
     content = os.urandom(6 * 1024 * 1024)
     big.write_bytes(content)
     subject = unique("figures")
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     run = graphpost(
         "send", "--to", "grace@graphpost.test", "--subject", subject, "--body", "attached",
         "--attach", str(big), env=ada,
@@ -136,7 +136,7 @@ def test_from_another_user_with_the_apps_own_permission(
     graph_sandbox: RunningSandbox, tmp_path: Path
 ) -> None:
     subject = unique("on behalf")
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     # nobody signed in here: --from uses the daemon registration's client credentials
     run = graphpost(
         "send", "--from", "katherine@graphpost.test", "--to", "ada@graphpost.test",
@@ -163,7 +163,7 @@ def test_from_another_user_with_the_apps_own_permission(
 def test_bad_input_exits_2_in_one_line_and_sends_nothing(
     graph_sandbox: RunningSandbox, ada: dict[str, str], arguments: list[str], expected: str
 ) -> None:
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     run = graphpost("send", *arguments, env=ada)
     assert run.returncode == 2 and run.stdout == ""
     assert run.stderr.splitlines() == [f"graphpost send: {expected}"]
@@ -176,7 +176,7 @@ def test_a_refusal_by_graph_exits_1_with_its_code_and_request_id(
     graph_sandbox.inject_fault(
         "POST", "/me/sendMail$", 403, code="ErrorAccessDenied", message="Access is denied."
     )
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     run = graphpost("send", "--to", "grace@graphpost.test", "--body", "x", env=ada)
     assert run.returncode == 1 and run.stdout == ""
     [refused] = [e for e in graph_sandbox.request_log(since) if e["status"] == 403]
@@ -212,7 +212,7 @@ def test_inbox_pages_lines_json_and_a_table_on_a_terminal(
     assert as_json[0]["from"]["emailAddress"]["address"] == "grace@graphpost.test"
 
     everything = len(messages(graph_sandbox, "ada"))
-    since = len(graph_sandbox.request_log())
+    since = graph_sandbox.request_log_position()
     every = json.loads(graphpost("inbox", "--all", "--top", "4", "--json", env=ada).stdout)
     assert len(every) == everything
     pages = [e for e in graph_sandbox.request_log(since) if "/messages" in e["path"]]

@@ -159,7 +159,7 @@ def test_a_lost_answer_to_send_mail_never_becomes_a_second_mail(
     graph_sandbox: RunningSandbox, ada: Client, app: Graph
 ) -> None:
     subject = unique("lost answer")
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     # sendMail is carried out, then its 202 is lost: the client sees a 503
     graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, when="after")
     receipt = ada.send_mail(subject, "once", graph_sandbox.user("grace")["mail"])
@@ -173,7 +173,7 @@ def test_a_send_mail_refused_before_it_was_carried_out_is_sent_again_once(
     graph_sandbox: RunningSandbox, ada: Client, app: Graph, quick_settle: None
 ) -> None:
     subject = unique("refused")
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503)  # nothing was done
     receipt = ada.send_mail(subject, "once", graph_sandbox.user("grace")["mail"])
     assert not receipt.already_sent
@@ -206,7 +206,7 @@ def test_a_draft_send_refused_before_it_was_carried_out_is_sent_again_once(
     big = tmp_path / "big.bin"
     big.write_bytes(os.urandom(3 * MIB + 1))
     subject = unique("refused draft")
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     graph_sandbox.inject_fault("POST", r"/messages/[^/]+/send$", 502)  # nothing was done
     receipt = ada.send_mail(
         subject,
@@ -245,7 +245,7 @@ def test_send_many_through_a_429_storm_loses_and_doubles_nothing(
     tag = uuid.uuid4().hex[:8]
     mails = [OutgoingMail(f"many {tag} {n}", "hello", katherine["mail"]) for n in range(30)]
     mails.append(OutgoingMail(f"many {tag} bad", "x", "not an address"))
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     graph_sandbox.inject_fault("POST", r"/me/sendMail$", 429, times=8, retry_after=0.2)
     # and two whose answers are lost after they went out
     graph_sandbox.inject_fault("POST", r"/me/sendMail$", 503, times=2, when="after", after=3)
@@ -308,7 +308,7 @@ def test_send_many_keeps_several_mailboxes_busy_at_once(
         for n in range(12)
         for sender in (ada, katherine)
     ]
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     outcomes = app.send_many(mails)
     assert all(o.ok for o in outcomes)
     log = [e for e in graph_sandbox.request_log(since=before) if "sendMail" in e["path"]]
@@ -381,7 +381,7 @@ def test_a_killed_upload_continues_where_it_stopped(
     child.send_signal(signal.SIGKILL)
     child.wait()
     assert 0 < first < 60 * MIB
-    before = graph_sandbox.request_log()[-1]["seq"]
+    before = graph_sandbox.request_log_position()
     item = ada.upload(remote, source)  # same journal folder: state_dir is tmp_path / "state"
     assert item.size == 60 * MIB
     assert (
@@ -499,7 +499,7 @@ def test_tokens_cached_in_redis_are_shared(graph_sandbox: RunningSandbox, tmp_pa
             ["https://graph.microsoft.com/.default"]
         )
         assert first.save() and store.ttl("tokens:daemon") > 0
-        before = graph_sandbox.request_log()[-1]["seq"]
+        before = graph_sandbox.request_log_position()
         second = RedisTokenCache(store, "tokens:daemon")  # another process, same Redis
         again = build_confidential_app(settings, second).acquire_token_for_client(
             ["https://graph.microsoft.com/.default"]

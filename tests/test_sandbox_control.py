@@ -14,6 +14,7 @@ import httpx
 import pytest
 
 from graphpost.sandbox.process import RunningSandbox, start_sandbox
+from graphpost.sandbox.requestlog import KEPT_ENTRIES, RequestLog
 from graphpost.sandbox.throttling import OutlookThrottle, Throttled
 
 LATENCY_MS = 800
@@ -242,8 +243,7 @@ def test_the_control_plane_needs_the_admin_key(graph_sandbox: RunningSandbox) ->
 def test_the_request_log_names_who_called_what_and_never_a_secret(
     graph_sandbox: RunningSandbox,
 ) -> None:
-    before = graph_sandbox.request_log()
-    last = before[-1]["seq"] if before else 0
+    last = graph_sandbox.request_log_position()
     token = graph_sandbox.user_token("grace")
     with graph_sandbox.client() as http:
         answer = http.get(
@@ -277,3 +277,13 @@ def test_the_request_log_names_who_called_what_and_never_a_secret(
         ("POST", ["oauth2", "v2.0", "token"], daemon["client_id"])
     ]
     assert daemon["client_secret"] not in str(signed_in)
+
+
+def test_the_log_position_keeps_counting_after_old_entries_are_dropped() -> None:
+    log = RequestLog()
+    for n in range(KEPT_ENTRIES + 5):
+        log.add({"path": f"/v1.0/me/{n}"})
+    assert len(log.since()) == KEPT_ENTRIES  # the oldest five are gone
+    assert log.since(limit=1)[0]["seq"] == KEPT_ENTRIES + 5
+    log.add({"path": "/v1.0/me/next"})
+    assert [e["path"] for e in log.since(KEPT_ENTRIES + 5)] == ["/v1.0/me/next"]

@@ -314,7 +314,7 @@ def test_a_batch_uploads_a_file_and_shares_it_by_path(
             "dependsOn": ["upload"],
         },
     ]
-    since = graph_sandbox.request_log()[-1]["seq"]
+    since = graph_sandbox.request_log_position()
     answer = ada("POST", "$batch", json={"requests": requests})
     assert answer.status_code == 200
     results = {r["id"]: r for r in answer.json()["responses"]}

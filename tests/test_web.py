@@ -278,7 +278,7 @@ def test_a_failed_send_shows_graphs_answer(client: FlaskClient, sandbox: Running
         code="ErrorSendAsDenied",
         message="<b>not</b> allowed & refused",
     )
-    since = sandbox.request_log()[-1]["seq"]
+    since = sandbox.request_log_position()
     client.post(
         "/send_mail",
         data={

@@ -120,6 +120,14 @@ class RunningSandbox:
         entries: list[dict[str, Any]] = answer.json()["value"]
         return entries
 
+    def request_log_position(self) -> int:
+        """The `seq` of the newest log entry (0 if none): pass it to `request_log(since=...)` later.
+        Not the log's length, which stops growing once old entries are dropped."""
+        answer = self.admin("GET", "/_sandbox/requests", params={"limit": 1})
+        answer.raise_for_status()
+        newest: list[dict[str, Any]] = answer.json()["value"]
+        return int(newest[-1]["seq"]) if newest else 0
+
     def advance_clock(self, seconds: float) -> None:
         self.admin("POST", "/_sandbox/clock", json={"advance_seconds": seconds}).raise_for_status()
         self._tokens.clear()
