@@ -22,6 +22,12 @@ with Graph.from_env() as graph:
     graph.send_mail("cold start", "one mail", sys.argv[1], user=sys.argv[2])
 """
 
+# what any program that signs in with MSAL and talks over httpx loads before doing anything (msal
+# imports requests, urllib3 and charset_normalizer even when it never uses them): the memory floor
+FLOOR = """
+import httpx, httpcore, msal
+"""
+
 # the same program on Microsoft's SDK, pointed at the sandbox with its documented options only
 SDK = """
 import asyncio, json, ssl, sys
@@ -87,10 +93,11 @@ def main() -> None:
         env = {"GRAPHPOST_SANDBOX": str(running.data_dir), "GRAPHPOST_HOME": str(running.data_dir)}
         ours_python = with_current_graphpost()
         build("sdk")
-        ours, theirs = [], []
+        ours, theirs, floor = [], [], []
         for _ in range(args.runs):  # alternating, so that neither gets a warmer machine
             ours.append(run_python(OURS, to, sender, env=env, python=ours_python))
             theirs.append(run_python(SDK, to, sender, info, python=python_of("sdk")))
+            floor.append(run_python(FLOOR, python=ours_python))
         sent = sent_count(running, sender, "cold start")
     print(f"cold start: fresh process, app token, one sendMail; median of {args.runs} runs each")
     print(
@@ -109,6 +116,14 @@ def main() -> None:
             median([r.peak_mib for r in theirs]),
             "MiB",
             "< 0.50",
+        )
+    )
+    print(
+        ratio_line(
+            "peak RSS of import httpx, msal",
+            median([r.peak_mib for r in floor]),
+            median([r.peak_mib for r in theirs]),
+            "MiB",
         )
     )
     print(f"  mails in the sender's Sent Items: {sent} (expected {2 * args.runs})")
