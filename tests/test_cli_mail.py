@@ -158,6 +158,7 @@ def test_from_another_user_with_the_apps_own_permission(
         (["--to", "grace@graphpost.test; bob@", "--body", "y"], "'bob@' is not an email address"),
         (["--to", "grace@graphpost.test", "--attach", "missing.pdf"], "--attach: no file at missing.pdf"),
         (["--to", "grace@graphpost.test", "--body-file", "missing.txt"], "--body-file: no file at missing.txt"),
+        (["--to", "grace@graphpost.test", "--body", "y", "--dry-run"], "--dry-run: only with --each FILE.csv; nothing was sent"),
     ],
 )  # fmt: skip
 def test_bad_input_exits_2_in_one_line_and_sends_nothing(

@@ -318,3 +318,23 @@ def test_importing_the_cli_loads_no_library_http_or_msal() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "[]"
+
+
+def test_a_new_merge_of_the_same_csv_forgets_the_rows_before_it(tmp_path: Path) -> None:
+    path = journal_path(tmp_path, "https://graph", "user x", tmp_path / "people.csv")
+    first = MergeJournal.open(path, {"message": "a"})
+    old_key = first.client_key("ada@example.com#1")
+    first.sent("ada@example.com#1", 1, "req-1")
+    first.finish()
+    first.close()
+    reread = MergeJournal.open(path, {"message": "ignored: the journal has its merge"})
+    assert reread.merge.done and reread.merge.about["message"] == "a"
+    reread.start_over({"message": "b"})
+    assert reread.rows == {} and not reread.merge.done
+    assert reread.client_key("ada@example.com#1") != old_key
+    reread.rename("c")
+    reread.close()
+    last = MergeJournal.open(path, {})
+    last.close()
+    assert (last.merge.about["message"], last.merge.done, last.rows) == ("c", False, {})
+    assert last.client_key("ada@example.com#1") == reread.client_key("ada@example.com#1")

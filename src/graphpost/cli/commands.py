@@ -166,6 +166,19 @@ def add_mail(sub: Any) -> None:
     )
     send.add_argument("--each", metavar="FILE.csv", help="mail merge: one mail per row of FILE.csv")
     send.add_argument(
+        "--again",
+        action="store_true",
+        help="with --each: once every row of this merge was sent, start a new merge and send every"
+        " row again (a merge that has not sent every row goes on: no row is sent twice)",
+    )
+    send.add_argument(
+        "--continue",
+        dest="carry_on",
+        action="store_true",
+        help="with --each: go on with the CSV's unfinished merge although the message changed"
+        " (a typo fixed): only the rows it has not sent are sent",
+    )
+    send.add_argument(
         "--dry-run",
         action="store_true",
         help="with --each: check the CSV and show each mail, send nothing",

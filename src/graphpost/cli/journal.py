@@ -2,11 +2,14 @@
 
 One JSON line per event, appended and flushed to disk (fsync) before the run goes on:
 
-- a header with the merge's id, from which every row's client key is made;
+- a header with the merge's id, from which every row's client key is made, and which message
+  (templates) it sends; a later header starts a new merge of the same CSV, and the rows before it
+  no longer count;
 - ``attempt`` before a row's first request leaves: from then on the mail may have gone;
 - ``sent`` once Graph accepted it (or it was found in Sent Items);
 - ``failed`` with the error, for the summary (a failed row is tried again next run), and
-  whether Graph refused it (a 4xx: it was not sent) or the outcome is unknown.
+  whether Graph refused it (a 4xx: it was not sent) or the outcome is unknown;
+- ``done`` once a run ended with every row sent: the merge is finished.
 
 A crash (Ctrl-C, SIGKILL, a power cut) can fall between "Graph accepted" and ``sent``.  Such a
 row is *in doubt*: the next run looks for its client key in the sender's Sent Items before it
@@ -28,7 +31,7 @@ import socket
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +64,9 @@ def journal_path(folder: Path, graph_url: str, sender: str, csv_file: Path) -> P
 class MergeJournal:
     """Open with `MergeJournal.open` (which claims it for this process); `close()` releases it."""
 
-    def __init__(self, path: Path, merge_id: str, rows: dict[str, RowState]) -> None:
+    def __init__(self, path: Path, merge: Merge) -> None:
         self.path = path
-        self.merge_id = merge_id
-        self.rows = rows
+        self.merge = merge
         self._lock = threading.Lock()
         self._file = open(path, "ab")  # noqa: SIM115 - kept open for the merge, closed by close()
 
@@ -73,19 +75,35 @@ class MergeJournal:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         _claim(path)
         try:
-            merge_id, rows = _read(path)
-            if merge_id is None:
-                merge_id = uuid.uuid4().hex
-                _append(path, {"merge": merge_id, "version": VERSION, **about})
-            return cls(path, merge_id, rows)
+            return cls(path, _read(path) or _start(path, about))
         except BaseException:
             _release(path)
             raise
 
+    @property
+    def rows(self) -> dict[str, RowState]:
+        return self.merge.rows
+
+    def start_over(self, about: dict[str, Any]) -> None:
+        """A new merge of this CSV: every row is to be sent, with new client keys."""
+        with self._lock:
+            self._file.flush()
+            self.merge = _start(self.path, about)
+
+    def rename(self, message: str) -> None:
+        """The merge goes on with another message (templates changed, a typo fixed, say)."""
+        self._write({"message": message})
+        self.merge.about["message"] = message
+
+    def finish(self) -> None:
+        """Every row is sent: the next run of this merge has nothing left to do."""
+        self._write({"done": time.time()})
+        self.merge.done = True
+
     def client_key(self, row_key: str) -> str:
         """The key a row's mail carries, findable in Sent Items: the same in every run."""
         digest = hashlib.sha256(row_key.encode()).hexdigest()[:24]
-        return f"graphpost-merge.{self.merge_id}.{digest}"
+        return f"graphpost-merge.{self.merge.id}.{digest}"
 
     def attempt(self, row_key: str, row: int) -> None:
         now = time.time()
@@ -114,13 +132,22 @@ class MergeJournal:
             os.fsync(self._file.fileno())
 
 
-def _read(path: Path) -> tuple[str | None, dict[str, RowState]]:
-    merge_id: str | None = None
-    rows: dict[str, RowState] = {}
+@dataclass
+class Merge:
+    """The merge under way in a journal: its header and what each row's last record says."""
+
+    id: str
+    about: dict[str, Any]
+    rows: dict[str, RowState] = field(default_factory=dict)
+    done: bool = False
+
+
+def _read(path: Path) -> Merge | None:
+    merge: Merge | None = None
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
-        return None, rows
+        return None
     if raw and not raw.endswith(b"\n"):
         # a write torn by a crash: drop it, so that the next record starts on a line of its own
         with open(path, "r+b") as damaged:
@@ -133,20 +160,34 @@ def _read(path: Path) -> tuple[str | None, dict[str, RowState]]:
             continue
         if not isinstance(record, dict):
             continue
-        if "merge" in record:
-            merge_id = merge_id or str(record["merge"])
+        if "merge" in record:  # a new merge: what came before is done with
+            merge = Merge(str(record["merge"]), record)
+            continue
+        if merge is None:
+            continue
+        if "done" in record:
+            merge.done = True
+            continue
+        if "message" in record:
+            merge.about["message"] = record["message"]
             continue
         key, row = record.get("key"), record.get("row")
         if not isinstance(key, str) or not isinstance(row, int):
             continue
-        state = rows.setdefault(key, RowState(row))
+        state = merge.rows.setdefault(key, RowState(row))
         if "attempt" in record:
             state.attempted_at, state.refused = float(record["attempt"]), False
         if record.get("sent"):
             state.sent = True
         if "failed" in record:
             state.error, state.refused = str(record["failed"]), bool(record.get("refused"))
-    return merge_id, rows
+    return merge
+
+
+def _start(path: Path, about: dict[str, Any]) -> Merge:
+    header = {"merge": uuid.uuid4().hex, "version": VERSION, "started": time.time(), **about}
+    _append(path, header)
+    return Merge(header["merge"], header)
 
 
 def _append(path: Path, record: dict[str, Any]) -> None:

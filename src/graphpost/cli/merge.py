@@ -2,14 +2,16 @@
 checked and rendered before the first one is sent.
 
 A row is known by its recipient and how many rows before it have the same recipient
-(``ada@example.com#2``), so that fixing a typo in a template, or adding rows, keeps what the
-journal knows about the rows already sent.
+(``ada@example.com#2``), so that adding rows, or fixing a typo in a template (with
+``--continue``), keeps what the journal knows about the rows already sent.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import html
+import json
 import string
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -154,6 +156,18 @@ class MergeTemplates:
 
     def all(self) -> tuple[Template, ...]:
         return (self.subject, self.body, *self.cc, *self.bcc, *self.attachments)
+
+    def identity(self) -> str:
+        """What makes two merges the same message, whatever CSV file they read."""
+        texts = {
+            "subject": self.subject.text,
+            "body": self.body.text,
+            "cc": [t.text for t in self.cc],
+            "bcc": [t.text for t in self.bcc],
+            "attach": [t.text for t in self.attachments],
+            "html": self.html,
+        }
+        return hashlib.sha256(json.dumps(texts, sort_keys=True).encode()).hexdigest()
 
 
 @dataclass(frozen=True)

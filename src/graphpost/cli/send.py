@@ -35,11 +35,15 @@ from graphpost.models import SendReceipt
 SETTLE_SECONDS = sum(mail.SETTLE_WAITS)
 # threads preparing and journaling mails while the transport keeps 4 requests in flight
 SENDING_THREADS = 8
+MERGE_ONLY = {"--dry-run": "dry_run", "--again": "again", "--continue": "carry_on"}
 
 
 def run_send(args: argparse.Namespace) -> int:
     if args.each is not None:
         return run_merge(args)
+    merge_only = [name for name, given in MERGE_ONLY.items() if getattr(args, given)]
+    if merge_only:
+        raise UsageError(f"{' and '.join(merge_only)}: only with --each FILE.csv; nothing was sent")
     out = Output(args.json)
     to, cc, bcc = (_addresses(args.to), _addresses(args.cc), _addresses(args.bcc))
     if not (to or cc or bcc):
@@ -177,13 +181,22 @@ def run_merge(args: argparse.Namespace) -> int:
     out = Output(args.json)
     if args.to:
         raise UsageError("--each takes each recipient from the CSV's email column: drop --to")
+    if args.again and args.carry_on:
+        raise UsageError("--again starts a new merge and --continue goes on with one: give one")
     csv_file = Path(args.each)
-    mails = _planned(args, csv_file)
+    templates = _templates(args)
+    mails = plan(read_sheet(csv_file), templates)
     if args.dry_run:
         return _show_plan(out, mails)
     acting = act(args.sender, in_flight=OUTLOOK_CONCURRENCY)
     path = journal_path(acting.home / "merges", acting.graph.graph_url, acting.identity, csv_file)
-    journal = MergeJournal.open(path, {"csv": str(csv_file.resolve()), "sender": acting.identity})
+    about = {"csv": str(csv_file.resolve()), "sender": acting.identity}
+    journal = MergeJournal.open(path, {**about, "message": templates.identity()})
+    try:
+        _choose_merge(journal, about, templates.identity(), mails, args)
+    except BaseException:
+        journal.close()
+        raise
     tally = Tally(rows=len(mails))
     stop = threading.Event()
     todo: list[MergeMail] = []
@@ -239,6 +252,8 @@ def run_merge(args: argparse.Namespace) -> int:
             if todo:
                 graph.send_many(todo, workers=SENDING_THREADS, progress=progress, on_outcome=heard)
             tally.seconds = time.monotonic() - began
+        if not (tally.stopped or tally.failed or journal.merge.done):
+            journal.finish()
     finally:
         journal.close()
     return _summary(out, tally, journal.path)
@@ -264,18 +279,58 @@ def _refused(error: BaseException | None) -> bool:
     )
 
 
-def _planned(args: argparse.Namespace, csv_file: Path) -> list[PlannedMail]:
-    """Every row's mail, checked: `MergeProblems` (exit 2) before anything is sent."""
-    body = _body(args)
-    templates = MergeTemplates(
+def _templates(args: argparse.Namespace) -> MergeTemplates:
+    """The message, checked: `MergeProblems` (exit 2) before anything is sent."""
+    return MergeTemplates(
         subject=Template.parse("--subject", args.subject),
-        body=Template.parse("the body", body),
+        body=Template.parse("the body", _body(args)),
         cc=tuple(Template.parse("--cc", text) for text in args.cc),
         bcc=tuple(Template.parse("--bcc", text) for text in args.bcc),
         attachments=tuple(Template.parse("--attach", text) for text in args.attach),
         html=args.html,
     )
-    return plan(read_sheet(csv_file), templates)
+
+
+def _choose_merge(
+    journal: MergeJournal,
+    about: dict[str, str],
+    message: str,
+    mails: Sequence[PlannedMail],
+    args: argparse.Namespace,
+) -> None:
+    """Go on with the CSV's merge, or start a new one: the same message goes on (after Ctrl-C, a
+    crash, a failed row, or rows added), unless every row was sent and --again asks for a new
+    merge; another message starts a new merge once the earlier one is finished, and while it is
+    not, nothing is sent until --continue or --again says which is meant."""
+    merge = journal.merge
+    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(merge.about.get("started", 0)))
+    sent = sum(1 for m in mails if (state := merge.rows.get(m.key)) is not None and state.sent)
+    if merge.about.get("message") == message:
+        if sent < len(mails):
+            if args.again:
+                _note(f"--again: the merge of this message started {started} has not sent every")
+                _note("row yet; it goes on, and no row is sent twice")
+            return
+        if args.again:
+            journal.start_over({**about, "message": message})
+        else:
+            _note(f"every row was sent by an earlier run of this merge (started {started});")
+            _note("nothing sent. --again sends every row again")
+        return
+    if merge.done or not merge.rows or args.again:
+        journal.start_over({**about, "message": message})
+    elif args.carry_on:
+        journal.rename(message)
+    else:
+        raise UsageError(
+            f"{args.each} has an unfinished mail merge of another message (started {started},"
+            f" {sent} of {len(mails)} rows sent); nothing was sent. --continue sends this message"
+            " to the rows it has not sent; --again starts a new merge and sends every row"
+        )
+
+
+def _note(text: str) -> None:
+    print(f"graphpost: {text}", file=sys.stderr, flush=True)
 
 
 @contextmanager
