@@ -376,3 +376,28 @@ def test_another_message_while_a_merge_is_unfinished_waits_for_continue_or_again
     assert sum(sent.values()) == 3 and sum(1 for s in sent if " fixed " in s) == 1
     # finished now, with the fixed message: its next run sends nothing
     assert graphpost(*fixed, env=ada).stdout.startswith("3 rows: 0 sent, 3 sent by an earlier run")
+
+
+def test_the_same_message_from_a_moved_csv_waits_for_again(
+    graph_sandbox: RunningSandbox, ada: dict[str, str]
+) -> None:
+    table, tag = people(ada, 3)
+    assert graphpost(*merge(table, tag), env=ada).returncode == 0
+    moved = table.with_name(f"moved-{table.name}")
+    table.rename(moved)
+    since = graph_sandbox.request_log_position()
+    refused = graphpost(*merge(moved, tag), env=ada)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert f"this message went to 3 row(s) of {table.resolve()}" in refused.stderr
+    assert "nothing was sent. --again sends it anyway" in refused.stderr
+    assert not [e for e in graph_sandbox.request_log(since) if "/me/" in e["path"]]
+    # another message from the moved file is no such risk
+    other = ["send", "--each", str(moved), "--subject", f"{tag} other {{n}}", "--body", "Hi"]
+    assert graphpost(*other, env=ada).stdout.startswith("3 rows: 3 sent, 0 failed (")
+
+    anyway = graphpost(*merge(moved, tag, "--again"), env=ada)
+    assert anyway.returncode == 0, anyway.stderr
+    assert anyway.stdout.startswith("3 rows: 3 sent, 0 failed (")
+    assert sent_subjects(graph_sandbox, tag) == collections.Counter(
+        {f"{tag} {kind} {n}": count for kind, count in (("row", 2), ("other", 1)) for n in range(3)}
+    )

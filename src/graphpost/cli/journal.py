@@ -17,6 +17,9 @@ sends anything, and sends it only if no copy is there once Exchange has had time
 A refused row is looked for too (cheap), without waiting for Exchange.
 A torn last line, from a crash in the middle of a write, is ignored.
 
+Each message (the templates, whatever CSV file they read) has an index of the journals that sent
+it, so that a new merge of a message another CSV's merge already sent can wait to be told.
+
 Only one process may run a merge at a time: the journal's owner file names it, and a second
 run refuses while that process is alive.
 """
@@ -59,6 +62,39 @@ def journal_path(folder: Path, graph_url: str, sender: str, csv_file: Path) -> P
     """One journal per (Graph, who sends, which CSV file)."""
     identity = f"{graph_url}\n{sender}\n{csv_file.resolve()}"
     return folder / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.jsonl"
+
+
+def message_index(folder: Path, graph_url: str, sender: str, message: str) -> Path:
+    """Where the journals of one message's merges are listed, whatever CSV file each read: the
+    same message run from a moved or copied CSV would otherwise mail everybody again."""
+    identity = f"{graph_url}\n{sender}\n{message}"
+    return folder / "messages" / f"{hashlib.sha256(identity.encode()).hexdigest()[:24]}.txt"
+
+
+def list_in_index(index: Path, journal: Path) -> None:
+    if journal.name in _listed(index):
+        return
+    index.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    with open(index, "a", encoding="utf-8") as listing:
+        listing.write(journal.name + "\n")
+
+
+def sent_elsewhere(index: Path, journal: Path, message: str) -> tuple[Merge, int] | None:
+    """Another journal's merge of `message` that sent at least one row, and how many it sent."""
+    for name in _listed(index):
+        other = _read(journal.with_name(name)) if name != journal.name else None
+        if other is not None and other.about.get("message") == message:
+            sent = sum(1 for state in other.rows.values() if state.sent)
+            if sent:
+                return other, sent
+    return None
+
+
+def _listed(index: Path) -> list[str]:
+    try:
+        return index.read_text(encoding="utf-8").split()
+    except FileNotFoundError:
+        return []
 
 
 class MergeJournal:

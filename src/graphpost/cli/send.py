@@ -20,7 +20,15 @@ from pathlib import Path
 from typing import Any
 
 from graphpost.cli.failures import FAILED, INTERRUPTED, UsageError
-from graphpost.cli.journal import MergeJournal, RowState, journal_path
+from graphpost.cli.journal import (
+    Merge,
+    MergeJournal,
+    RowState,
+    journal_path,
+    list_in_index,
+    message_index,
+    sent_elsewhere,
+)
 from graphpost.cli.merge import MergeTemplates, PlannedMail, Template, plan, read_sheet
 from graphpost.cli.output import Output, size_text
 from graphpost.cli.signin import act
@@ -193,7 +201,11 @@ def run_merge(args: argparse.Namespace) -> int:
     about = {"csv": str(csv_file.resolve()), "sender": acting.identity}
     journal = MergeJournal.open(path, {**about, "message": templates.identity()})
     try:
-        _choose_merge(journal, about, templates.identity(), mails, args)
+        index = message_index(
+            path.parent, acting.graph.graph_url, acting.identity, templates.identity()
+        )
+        _choose_merge(journal, index, about, templates.identity(), mails, args)
+        list_in_index(index, journal.path)
     except BaseException:
         journal.close()
         raise
@@ -293,6 +305,7 @@ def _templates(args: argparse.Namespace) -> MergeTemplates:
 
 def _choose_merge(
     journal: MergeJournal,
+    index: Path,
     about: dict[str, str],
     message: str,
     mails: Sequence[PlannedMail],
@@ -301,11 +314,22 @@ def _choose_merge(
     """Go on with the CSV's merge, or start a new one: the same message goes on (after Ctrl-C, a
     crash, a failed row, or rows added), unless every row was sent and --again asks for a new
     merge; another message starts a new merge once the earlier one is finished, and while it is
-    not, nothing is sent until --continue or --again says which is meant."""
+    not, nothing is sent until --continue or --again says which is meant. A new merge of a
+    message that another CSV file's merge has sent waits for --again."""
     merge = journal.merge
-    started = time.strftime("%Y-%m-%d %H:%M", time.localtime(merge.about.get("started", 0)))
+    started = _when(merge)
     sent = sum(1 for m in mails if (state := merge.rows.get(m.key)) is not None and state.sent)
-    if merge.about.get("message") == message:
+    same = merge.about.get("message") == message
+    if not args.again and not (same and merge.rows):
+        found = sent_elsewhere(index, journal.path, message)
+        if found is not None:
+            other, count = found
+            raise UsageError(
+                f"this message went to {count} row(s) of {other.about.get('csv')} (a merge started"
+                f" {_when(other)}); from {args.each} it would reach them again, so nothing was"
+                " sent. --again sends it anyway"
+            )
+    if same:
         if sent < len(mails):
             if args.again:
                 _note(f"--again: the merge of this message started {started} has not sent every")
@@ -327,6 +351,10 @@ def _choose_merge(
             f" {sent} of {len(mails)} rows sent); nothing was sent. --continue sends this message"
             " to the rows it has not sent; --again starts a new merge and sends every row"
         )
+
+
+def _when(merge: Merge) -> str:
+    return time.strftime("%Y-%m-%d %H:%M", time.localtime(merge.about.get("started", 0)))
 
 
 def _note(text: str) -> None:
