@@ -21,7 +21,8 @@ from graphpost import AsyncGraph, Graph
 from graphpost.auth import AppTokenProvider, build_confidential_app
 from graphpost.config import Settings
 from graphpost.core.batch import BatchRequest
-from graphpost.core.mail import FileAttachment, OutgoingMail
+from graphpost.core.mail import FileAttachment, OutgoingMail, build_message, with_client_key
+from graphpost.errors import Forbidden
 from graphpost.sandbox.process import RunningSandbox, start_sandbox
 from graphpost.tokencache import RedisTokenCache
 from tests.support.redis_server import redis_server
@@ -313,6 +314,47 @@ def test_send_many_keeps_several_mailboxes_busy_at_once(
     assert all(o.ok for o in outcomes)
     log = [e for e in graph_sandbox.request_log(since=before) if "sendMail" in e["path"]]
     assert len(log) == 24 and all(e["status"] == 202 for e in log)  # never over 4 per mailbox
+
+
+def drafts_titled(ada: Client, subject: str) -> list[Any]:
+    return [m for m in ada.messages("drafts", top=100, limit=400) if m.subject == subject]
+
+
+def test_a_draft_an_earlier_try_left_is_deleted_before_the_mail_goes_once(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * MIB + 1))
+    subject, key = unique("leftover"), f"merge-row-{uuid.uuid4().hex}"
+    to = graph_sandbox.user("grace")["mail"]
+    # what a process killed after its draft and before its send leaves behind
+    ada.create_draft(with_client_key(build_message(subject, "half done", to), key))
+    assert len(drafts_titled(ada, subject)) == 1
+    receipt = ada.send_mail(
+        subject, "once", to, attachments=[FileAttachment.from_path(big)], client_key=key
+    )
+    assert not receipt.already_sent
+    assert drafts_titled(ada, subject) == []
+    assert len(arrived(app, graph_sandbox.user("grace"), subject)) == 1
+    assert ada.find_sent(key) is not None
+
+
+def test_a_mail_that_fails_before_it_is_sent_leaves_no_draft(
+    graph_sandbox: RunningSandbox, ada: Client, app: Graph, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.bin"
+    big.write_bytes(os.urandom(3 * MIB + 1))
+    subject = unique("no draft left")
+    graph_sandbox.inject_fault(
+        "POST", r"/attachments/createUploadSession$", 403, code="ErrorAccessDenied"
+    )
+    with pytest.raises(Forbidden):
+        ada.send_mail(
+            subject, "never", graph_sandbox.user("grace")["mail"],
+            attachments=[FileAttachment.from_path(big)],
+        )  # fmt: skip
+    assert drafts_titled(ada, subject) == []
+    assert arrived(app, graph_sandbox.user("grace"), subject) == []
 
 
 def test_drafts_folders_changes_and_moves(graph_sandbox: RunningSandbox, ada: Client) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import mimetypes
 import re
@@ -493,20 +494,26 @@ def with_client_key(message: Mapping[str, Any], key: str) -> JSON:
 
 def find_sent(key: str, user: str = "me") -> Operation[str | None]:
     """The id of the mail with client key `key` in the mailbox's Sent Items, or None."""
+    found = yield from _keyed(key, user, "sentitems", 1)
+    return found[0] if found else None
+
+
+def _keyed(key: str, user: str, folder: str, top: int) -> Operation[list[str]]:
+    """The ids of the messages in `folder` that carry client key `key`."""
     if not re.fullmatch(r"[\w.-]{1,128}", key):
         raise ValueError("a client key is 1 to 128 letters, digits, '.', '-' or '_'")
     request = graph_request(
         "GET",
-        f"{owner_path(user)}/mailFolders/sentitems/messages",
+        f"{owner_path(user)}/mailFolders/{folder}/messages",
         params={
             "$filter": "singleValueExtendedProperties/any(ep: ep/id eq "
             f"'{CLIENT_KEY_PROPERTY}' and ep/value eq '{key}')",
             "$select": "id",
-            "$top": "1",
+            "$top": str(top),
         },
     )
     found = (expect_ok((yield request)).json() or {}).get("value") or []
-    return str(found[0]["id"]) if found else None
+    return [str(item["id"]) for item in found]
 
 
 def _settle(
@@ -637,7 +644,14 @@ def send(
 ) -> Operation[SendReceipt]:
     """Send a mail with attachments of any size, exactly once: as a keyed draft (small
     attachments in it while the request stays under 4 MB, others added one by one, 3 MB and
-    more through upload sessions), then sent.  Nothing is sent twice, whatever fails on the way."""
+    more through upload sessions), then sent.  Nothing is sent twice, whatever fails on the way.
+
+    A draft is deleted when the mail fails before it was sent; with a key of the caller's (a
+    retry of a mail merge's row, say), drafts an earlier try left unsent are deleted first."""
+    if key is not None:
+        # a process that stopped between its draft and its send leaves that draft behind
+        for leftover in (yield from _keyed(key, user, "drafts", 10)):
+            yield from delete_message(leftover, user)
     key = key or new_client_key()
     inline: list[FileAttachment] = []
     separate: list[FileAttachment] = []
@@ -653,22 +667,34 @@ def send(
     if inline:
         draft_json["attachments"] = [a.to_json() for a in inline]
     draft = yield from create_draft(draft_json, user)
-    total = sum(a.size for a in separate)
+    try:
+        yield from _attach_all(draft.id, separate, user, progress)
+    except Exception:
+        # not sent: the draft would only clutter Drafts (a failure to delete it is not the news)
+        with contextlib.suppress(Exception):
+            yield from delete_message(draft.id, user)
+        raise
+    return (yield from send_draft(draft.id, user, key, settle_waits))
+
+
+def _attach_all(
+    draft_id: str, attachments: Sequence[FileAttachment], user: str, progress: Progress | None
+) -> Operation[None]:
+    total = sum(a.size for a in attachments)
     done = 0
-    for attachment in separate:
+    for attachment in attachments:
         if attachment.is_large:
 
             def step(sent: int, _size: int, base: int = done) -> None:
                 if progress is not None:
                     progress(base + sent, total)
 
-            yield from upload_attachment(draft.id, attachment, user, step)
+            yield from upload_attachment(draft_id, attachment, user, step)
         else:
-            yield from add_attachment(draft.id, attachment, user)
+            yield from add_attachment(draft_id, attachment, user)
         done += attachment.size
         if progress is not None:
             progress(done, total)
-    return (yield from send_draft(draft.id, user, key, settle_waits))
 
 
 def fits_one_request(message: JSON, attachments: Sequence[FileAttachment]) -> bool:
