@@ -100,32 +100,11 @@ def main() -> None:
             floor.append(run_python(FLOOR, python=ours_python))
         sent = sent_count(running, sender, "cold start")
     print(f"cold start: fresh process, app token, one sendMail; median of {args.runs} runs each")
-    print(
-        ratio_line(
-            "wall time",
-            median([r.seconds for r in ours]) * 1000,
-            median([r.seconds for r in theirs]) * 1000,
-            "ms",
-            "< 0.50",
-        )
-    )
-    print(
-        ratio_line(
-            "peak RSS",
-            median([r.peak_mib for r in ours]),
-            median([r.peak_mib for r in theirs]),
-            "MiB",
-            "< 0.50",
-        )
-    )
-    print(
-        ratio_line(
-            "peak RSS of import httpx, msal",
-            median([r.peak_mib for r in floor]),
-            median([r.peak_mib for r in theirs]),
-            "MiB",
-        )
-    )
+    wall_ms = [median([r.seconds for r in runs]) * 1000 for runs in (ours, theirs)]
+    peak_mib = [median([r.peak_mib for r in runs]) for runs in (ours, floor, theirs)]
+    print(ratio_line("wall time", wall_ms[0], wall_ms[1], "ms", "< 0.50"))
+    print(ratio_line("peak RSS", peak_mib[0], peak_mib[2], "MiB", "< 0.50"))
+    print(ratio_line("peak RSS of import httpx, msal", peak_mib[1], peak_mib[2], "MiB"))
     print(f"  mails in the sender's Sent Items: {sent} (expected {2 * args.runs})")
 
 
