@@ -11,7 +11,7 @@ import zlib
 from dataclasses import dataclass
 from typing import Any
 
-from graphpost.sandbox.passwords import hash_secret
+from graphpost.sandbox.passwords import hash_generated_secret, hash_password
 from graphpost.sandbox.store import Store
 
 DOMAIN = "graphpost.test"
@@ -145,7 +145,7 @@ def seed_tenant(store: Store) -> SeedSecrets:
                     surname,
                     title,
                     office,
-                    hash_secret(password),
+                    hash_password(password),
                     photo_blob,
                     photo_type,
                     photo_size,
@@ -234,7 +234,7 @@ def seed_tenant(store: Store) -> SeedSecrets:
                     name,
                     str(uuid.uuid4()),
                     int(is_public),
-                    hash_secret(secret) if secret else None,
+                    hash_generated_secret(secret) if secret else None,
                     json.dumps(redirects),
                     json.dumps(delegated),
                     json.dumps(roles),
