@@ -23,3 +23,11 @@ def _session_sandbox_first(request: pytest.FixtureRequest) -> None:
     tests need that to be the session's, which outlives the others."""
     if any("graph_sandbox" in getattr(item, "fixturenames", ()) for item in request.session.items):
         request.getfixturevalue("graph_sandbox")
+
+
+@pytest.fixture(autouse=True)
+def _a_quiet_sandbox(request: pytest.FixtureRequest) -> None:
+    """Each test meets the session's sandbox with no fault left by another, and with no answer a
+    fault of another test is still holding back (it would be logged during this test)."""
+    if "graph_sandbox" in request.fixturenames:
+        request.getfixturevalue("graph_sandbox").clear_faults()

@@ -25,11 +25,6 @@ def ada(graph_sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory)
     return cli_env(home, graph_sandbox)
 
 
-@pytest.fixture(autouse=True)
-def _no_faults_left(graph_sandbox: RunningSandbox) -> None:
-    graph_sandbox.admin("DELETE", "/_sandbox/faults").raise_for_status()
-
-
 def home(env: dict[str, str]) -> Path:
     return Path(env["GRAPHPOST_HOME"])
 

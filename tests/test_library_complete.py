@@ -134,14 +134,6 @@ def test_a_big_attachment_goes_through_a_draft_and_an_upload_session(
     assert got == {"report.bin": 6 * MIB + 17, "note.txt": 14}
 
 
-@pytest.fixture(autouse=True)
-def _no_faults_left_over(request: pytest.FixtureRequest) -> Iterator[None]:
-    """A fault a failed test did not use up must not hit the next test."""
-    yield
-    if "graph_sandbox" in request.fixturenames:
-        request.getfixturevalue("graph_sandbox").admin("DELETE", "/_sandbox/faults")
-
-
 @pytest.fixture
 def quick_settle(monkeypatch: pytest.MonkeyPatch) -> None:
     """Exchange takes seconds to file a sent mail; the sandbox files it at once."""

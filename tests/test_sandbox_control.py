@@ -287,3 +287,31 @@ def test_the_log_position_keeps_counting_after_old_entries_are_dropped() -> None
     assert log.since(limit=1)[0]["seq"] == KEPT_ENTRIES + 5
     log.add({"path": "/v1.0/me/next"})
     assert [e["path"] for e in log.since(KEPT_ENTRIES + 5)] == ["/v1.0/me/next"]
+
+
+def test_clearing_faults_waits_for_the_answers_they_hold_back(
+    graph_sandbox: RunningSandbox,
+) -> None:
+    token = graph_sandbox.app_token()
+    ada = graph_sandbox.user("ada")["id"]
+    graph_sandbox.inject_fault("GET", f"/users/{ada}$", 503, when="after", delay_ms=1500)
+
+    def held() -> int:
+        return int(graph_sandbox.admin("GET", "/_sandbox/faults/held").json()["held"])
+
+    with ThreadPoolExecutor(1) as pool, graph_sandbox.client() as http:
+        answer = pool.submit(
+            http.get,
+            f"{graph_sandbox.graph_url}/users/{ada}",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        deadline = time.monotonic() + 10
+        while not held() and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert held() == 1
+        mark = graph_sandbox.request_log_position()
+        graph_sandbox.clear_faults()
+        assert held() == 0
+        # the held request is in the log now, not during whatever comes next
+        assert [e["status"] for e in graph_sandbox.request_log(mark)] == [503]
+        assert answer.result().status_code == 503

@@ -50,6 +50,12 @@ def list_faults() -> Response:
     return jsonify(sandbox().faults.pending())
 
 
+@blueprint.get("/faults/held")
+def held_answers() -> Response:
+    """How many answers scripted faults are holding back right now (their requests not logged yet)."""
+    return jsonify({"held": sandbox().faults.held()})
+
+
 @blueprint.delete("/faults")
 def clear_faults() -> Response:
     sandbox().faults.clear()

@@ -134,7 +134,8 @@ def _fault_answer(fault: Fault) -> Response:
     from graphpost.sandbox.graph.wire import error_response
 
     if fault.delay_ms:
-        time.sleep(fault.delay_ms / 1000)
+        with sandbox().faults.holding():
+            time.sleep(fault.delay_ms / 1000)
     response = error_response(fault.status, fault.code, fault.message)
     if fault.retry_after is not None:
         response.headers["Retry-After"] = f"{fault.retry_after:g}"

@@ -7,8 +7,10 @@ Deterministic on purpose, unlike random chaos: a test says what fails and relies
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -66,6 +68,7 @@ class Faults:
     def __init__(self) -> None:
         self._faults: list[Fault] = []
         self._lock = threading.Lock()
+        self._held = 0  # answers being held back (delay_ms) right now
 
     def add(self, spec: dict[str, Any]) -> Fault:
         try:
@@ -115,6 +118,21 @@ class Faults:
                         self._faults.remove(fault)
                     return fault
         return None
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Around the wait of a held-back answer: `held()` counts it meanwhile."""
+        with self._lock:
+            self._held += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._held -= 1
+
+    def held(self) -> int:
+        with self._lock:
+            return self._held
 
     def pending(self) -> list[dict[str, Any]]:
         with self._lock:

@@ -113,6 +113,16 @@ class RunningSandbox:
         spec = {"method": method, "path": path, "status": status, "times": times, **details}
         self.admin("POST", "/_sandbox/faults", json=spec).raise_for_status()
 
+    def clear_faults(self, wait_seconds: float = 30) -> None:
+        """Drop the faults not used yet, and wait (up to `wait_seconds`) for the answers faults are
+        holding back to go: their requests are logged only then, perhaps during the next test."""
+        self.admin("DELETE", "/_sandbox/faults").raise_for_status()
+        deadline = time.monotonic() + wait_seconds
+        while self.admin("GET", "/_sandbox/faults/held").json()["held"] and (
+            time.monotonic() < deadline
+        ):
+            time.sleep(0.05)
+
     def request_log(self, since: int = 0) -> list[dict[str, Any]]:
         """The sandbox's request log (method, path, status, ms, request id, client, user), oldest first."""
         answer = self.admin("GET", "/_sandbox/requests", params={"since": since})
