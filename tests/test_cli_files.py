@@ -16,20 +16,21 @@ from pathlib import Path
 import pytest
 
 from graphpost.sandbox.process import RunningSandbox
-from tests.support.cli import GRAPHPOST, cli_env, colours, graphpost, in_terminal, sign_in
+from tests.support.cli import (
+    GRAPHPOST,
+    colours,
+    graphpost,
+    home,
+    in_terminal,
+    signed_in_env,
+)
 
 MIB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def ada(graph_sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("ada-files")
-    sign_in(home, graph_sandbox, "ada")
-    return cli_env(home, graph_sandbox)
-
-
-def home(env: dict[str, str]) -> Path:
-    return Path(env["GRAPHPOST_HOME"])
+    return signed_in_env(graph_sandbox, tmp_path_factory, "ada", "files")
 
 
 def random_file(folder: Path, size: int) -> Path:

@@ -15,18 +15,19 @@ from pathlib import Path
 import pytest
 
 from graphpost.sandbox.process import RunningSandbox
-from tests.support.cli import GRAPHPOST, cli_env, graphpost, in_terminal, messages, sign_in
+from tests.support.cli import (
+    GRAPHPOST,
+    graphpost,
+    home,
+    in_terminal,
+    messages,
+    signed_in_env,
+)
 
 
 @pytest.fixture(scope="module")
 def ada(graph_sandbox: RunningSandbox, tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    home = tmp_path_factory.mktemp("ada-merge")
-    sign_in(home, graph_sandbox, "ada")
-    return cli_env(home, graph_sandbox)
-
-
-def home(env: dict[str, str]) -> Path:
-    return Path(env["GRAPHPOST_HOME"])
+    return signed_in_env(graph_sandbox, tmp_path_factory, "ada", "merge")
 
 
 def people(env: dict[str, str], rows: int) -> tuple[Path, str]:

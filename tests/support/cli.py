@@ -9,6 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from graphpost.sandbox.process import RunningSandbox
 from tests.support.loopback_browser import browser_launcher
 
@@ -178,3 +180,16 @@ def assert_no_secrets(sandbox: RunningSandbox, *texts: str) -> None:
         assert not re.search(r"eyJ[\w-]{8,}\.[\w-]{8,}", text), "a token was printed"
         for secret in secrets:
             assert secret not in text, "a secret was printed"
+
+
+def signed_in_env(
+    sandbox: RunningSandbox, factory: pytest.TempPathFactory, user: str, purpose: str
+) -> dict[str, str]:
+    """The environment of a CLI whose GRAPHPOST_HOME (a new folder) holds `user`'s sign-in."""
+    folder = factory.mktemp(f"{user}-{purpose}")
+    sign_in(folder, sandbox, user)
+    return cli_env(folder, sandbox)
+
+
+def home(env: dict[str, str]) -> Path:
+    return Path(env["GRAPHPOST_HOME"])
